@@ -1,0 +1,61 @@
+// The network configuration on stdin, validated up front (as Mesos's create() does): everything
+// after parsing acts only on these checked values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nftpm/cni.h"
+#include "nftpm/error.h"
+
+namespace nftpm {
+
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
+const char* protocol_name(Protocol p);
+std::optional<Protocol> parse_protocol(const std::string& name);  // any case
+
+struct PortMapping {
+  uint16_t host_port = 0;
+  uint16_t container_port = 0;
+  Protocol protocol = Protocol::kTcp;
+  std::string host_ip;  // empty: every local address (chained mode's hostIP)
+
+  bool operator==(const PortMapping&) const = default;
+};
+
+// Reads args["org.apache.mesos"].network_info.port_mappings (absent anywhere = no mappings).
+Result<std::vector<PortMapping>> parse_mesos_port_mappings(const nlohmann::json& args);
+// Reads runtimeConfig.portMappings (chained mode).
+Result<std::vector<PortMapping>> parse_runtime_port_mappings(const nlohmann::json& runtime_config);
+// Two mappings asking for the same host port and protocol cannot both be honoured.
+Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings);
+
+struct NetConfig {
+  std::string name;
+  std::string cni_version;  // empty: none given (Mesos), which means the 0.1/0.2 result form
+  std::string type;
+  std::string chain;        // per-network nft chain
+  std::vector<std::string> exclude_devices;
+  std::optional<nlohmann::json> delegate;  // delegate mode when present
+  int delegate_timeout_seconds = 120;
+  std::vector<PortMapping> mappings;
+  std::optional<nlohmann::json> prev_result;
+  nlohmann::json raw;  // the whole document, for the delegate's copy
+
+  bool delegate_mode() const { return delegate.has_value(); }
+  // The version the caller asked results in: absent means the 0.1.0 era.
+  std::string result_version() const { return cni_version.empty() ? "0.1.0" : cni_version; }
+};
+
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+
+bool valid_network_name(const std::string& name);
+bool valid_chain_name(const std::string& name);
+
+Result<NetConfig> parse_net_config(const std::string& text, CniCommand command);
+
+}  // namespace nftpm

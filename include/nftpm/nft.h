@@ -1,0 +1,163 @@
+// A tiny object model of the nftables objects this plugin owns, a transaction that collects
+// operations on them, and the interface behind which the kernel sits (real: netlink over
+// libnftnl/libmnl; fake: in memory, for unit tests). In the spirit of knftables.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nftpm/error.h"
+
+namespace nftpm {
+
+using Bytes = std::vector<uint8_t>;
+
+struct NftElement {
+  std::string set;
+  Bytes key;
+  Bytes data;              // map data; empty for plain sets and verdict maps
+  std::string goto_chain;  // verdict maps: the chain the element jumps to (goto)
+  std::string comment;     // owner tag, stored as NFTNL_UDATA_SET_ELEM_COMMENT
+
+  bool same_value(const NftElement& o) const { return data == o.data && goto_chain == o.goto_chain; }
+  bool operator==(const NftElement&) const = default;
+};
+
+enum class SetKind {
+  kVerdictMap,  // inet_proto . inet_service : verdict
+  kIfnameSet,   // ifname
+  kMapV4,       // inet_proto . inet_service : ipv4_addr . inet_service
+  kMapV6,       // inet_proto . inet_service : ipv6_addr . inet_service
+};
+
+struct NftSet {
+  std::string name;
+  SetKind kind;
+};
+
+enum class Hook { kPrerouting, kOutput };
+
+struct NftChain {
+  std::string name;
+  std::optional<Hook> hook;  // base chains: type nat, this hook, priority -100 (dstnat)
+};
+
+// The only rule shapes this plugin writes; each is a fixed expression list (nft_layout.cc).
+enum class RuleKind {
+  kDispatch,  // fib daddr type local meta l4proto . th dport vmap @set
+  kExclude,   // iifname @set return
+  kDnatV4,    // meta nfproto ipv4 dnat ip to meta l4proto . th dport map @set
+  kDnatV6,    // meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @set
+};
+
+struct NftRule {
+  std::string chain;
+  RuleKind kind;
+  std::string set;
+};
+
+class NftTransaction {
+ public:
+  enum class OpType { kAddTable, kAddChain, kAddSet, kAddRule, kCreateElements, kAddElements, kDeleteElements };
+  struct Op {
+    OpType type;
+    NftChain chain;
+    NftSet set;
+    NftRule rule;
+    std::vector<NftElement> elements;  // all of one set
+  };
+
+  explicit NftTransaction(std::string table) : table_(std::move(table)) {}
+
+  void add_table() { ops_.push_back({OpType::kAddTable, {}, {}, {}, {}}); }
+  void add_chain(NftChain c) { ops_.push_back({OpType::kAddChain, std::move(c), {}, {}, {}}); }
+  void add_set(NftSet s) { ops_.push_back({OpType::kAddSet, {}, std::move(s), {}, {}}); }
+  void add_rule(NftRule r) { ops_.push_back({OpType::kAddRule, {}, {}, std::move(r), {}}); }
+  // Fails with EEXIST/EBUSY if a key is present already (NLM_F_EXCL): how conflicts are found.
+  void create_elements(std::vector<NftElement> e) { push_elements(OpType::kCreateElements, std::move(e)); }
+  // Idempotent: an element that is present already is left as it is.
+  void add_elements(std::vector<NftElement> e) { push_elements(OpType::kAddElements, std::move(e)); }
+  void delete_elements(std::vector<NftElement> e) { push_elements(OpType::kDeleteElements, std::move(e)); }
+
+  const std::string& table() const { return table_; }
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  // One line per operation, for logs and for unit tests to assert on.
+  std::string dump() const;
+
+ private:
+  void push_elements(OpType t, std::vector<NftElement> e);
+  std::string table_;
+  std::vector<Op> ops_;
+};
+
+// nft-like text of one rule / element, for dumps and messages.
+std::string describe_rule(const NftRule& r);
+std::string describe_element(const NftElement& e);
+
+// What the kernel said of a batch. error is an errno (0: committed); failed_op indexes ops().
+struct CommitOutcome {
+  int error = 0;
+  size_t failed_op = 0;
+};
+
+struct TableContents {
+  std::set<std::string> chains;
+  std::set<std::string> sets;
+};
+
+class Nftables {
+ public:
+  virtual ~Nftables() = default;
+  // The ruleset generation; a batch carrying it is refused (ERESTART) if the ruleset changed.
+  virtual Result<uint32_t> generation() = 0;
+  // nullopt when the table does not exist.
+  virtual Result<std::optional<TableContents>> list_table(const std::string& table) = 0;
+  // nullopt when the set or the element does not exist.
+  virtual Result<std::optional<NftElement>> get_element(const std::string& table, const std::string& set,
+                                                        const Bytes& key) = 0;
+  // Empty when the set does not exist.
+  virtual Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) = 0;
+  virtual Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) = 0;
+};
+
+// The kernel, over a netfilter netlink socket. Fails with a clear message when the socket cannot
+// be opened (no CAP_NET_ADMIN, no nf_tables).
+Result<std::unique_ptr<Nftables>> open_netlink_nftables();
+
+// An in-memory ruleset with the kernel's semantics for the operations above.
+class FakeNftables : public Nftables {
+ public:
+  Result<uint32_t> generation() override { return gen_; }
+  Result<std::optional<TableContents>> list_table(const std::string& table) override;
+  Result<std::optional<NftElement>> get_element(const std::string& table, const std::string& set,
+                                                const Bytes& key) override;
+  Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) override;
+  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) override;
+
+  // The whole ruleset, one sorted line per object: what unit tests assert on.
+  std::string dump() const;
+  std::vector<NftTransaction> committed;  // every batch that was applied
+  int commits_attempted = 0;
+  // Fault injection: called before a commit is judged (e.g. to change the ruleset underneath).
+  std::function<void(FakeNftables&)> before_commit;
+  // Fails the next commit with this errno (0: off).
+  int fail_next_commit = 0;
+
+  struct Table {
+    std::map<std::string, NftChain> chains;
+    std::map<std::string, NftSet> sets;
+    std::vector<NftRule> rules;
+    std::map<std::string, std::map<Bytes, NftElement>> elements;
+  };
+  std::map<std::string, Table> tables;
+  uint32_t gen_ = 1;
+};
+
+}  // namespace nftpm

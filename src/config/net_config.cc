@@ -1,0 +1,149 @@
+#include <cctype>
+
+#include "nftpm/config.h"
+#include "nftpm/layout.h"
+
+namespace nftpm {
+
+using nlohmann::json;
+
+namespace {
+
+Error invalid(const std::string& why, const std::string& details = {}) {
+  return Error(ErrorCode::kInvalidConfig, "invalid network config: " + why, details);
+}
+
+bool name_chars_ok(const std::string& s, size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-')) return false;
+  }
+  return true;
+}
+
+Result<std::string> required_string(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return invalid(std::string("\"") + key + "\" is missing");
+  if (!it->is_string()) return invalid(std::string("\"") + key + "\" must be a string");
+  return it->get<std::string>();
+}
+
+Result<std::optional<std::string>> optional_string(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) return invalid(std::string("\"") + key + "\" must be a string");
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+}  // namespace
+
+bool valid_network_name(const std::string& name) { return name_chars_ok(name, 64); }
+bool valid_chain_name(const std::string& name) { return name_chars_ok(name, 64) && !is_reserved_name(name); }
+
+Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) {
+  if (text.size() > kMaxConfigBytes) {
+    return Error(ErrorCode::kReadFailure, "network config is larger than 1 MiB");
+  }
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Parse again with exceptions only to tell the person where it broke.
+    std::string where;
+    try {
+      json probe = json::parse(text);
+      (void)probe;
+    } catch (const json::parse_error& e) {
+      where = e.what();
+    }
+    return Error(ErrorCode::kDecodeFailure, "network config is not valid JSON", where);
+  }
+  if (!j.is_object()) return Error(ErrorCode::kDecodeFailure, "network config is not a JSON object");
+
+  NetConfig c;
+  c.raw = j;
+  auto name = required_string(j, "name");
+  if (!name) return name.take_error();
+  if (!valid_network_name(*name)) {
+    return invalid("\"name\" '" + *name + "' is not a valid network name",
+                   "1-64 characters of letters, digits, '_', '.' and '-', starting with a letter or digit");
+  }
+  c.name = *name;
+
+  auto version = optional_string(j, "cniVersion");
+  if (!version) return version.take_error();
+  if (*version) {
+    if (!is_supported_version(**version)) {
+      return Error(ErrorCode::kIncompatibleVersion, "unsupported cniVersion '" + **version + "'",
+                   "supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
+    }
+    c.cni_version = **version;
+  }
+  auto type = optional_string(j, "type");
+  if (!type) return type.take_error();
+  c.type = type->value_or("");
+
+  auto chain = optional_string(j, "chain");
+  if (!chain) return chain.take_error();
+  c.chain = chain->value_or("cni-" + c.name);
+  if (!valid_chain_name(c.chain)) {
+    return invalid("\"chain\" '" + c.chain + "' is not a valid chain name",
+                   "1-64 characters of letters, digits, '_', '.' and '-', starting with a letter or digit, "
+                   "and not one of the table's own names (prerouting, output, dispatch)");
+  }
+
+  if (auto it = j.find("excludeDevices"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) return invalid("\"excludeDevices\" must be an array of interface names");
+    for (const auto& d : *it) {
+      if (!d.is_string() || !valid_ifname(d.get<std::string>())) {
+        return invalid("\"excludeDevices\" entry " + d.dump() + " is not a valid interface name");
+      }
+      c.exclude_devices.push_back(d.get<std::string>());
+    }
+  }
+
+  if (auto it = j.find("delegateTimeout"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 3600) {
+      return invalid("\"delegateTimeout\" must be a whole number of seconds in 1..3600");
+    }
+    c.delegate_timeout_seconds = static_cast<int>(it->get<int64_t>());
+  }
+
+  if (auto it = j.find("delegate"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return invalid("\"delegate\" must be an object");
+    auto dtype = required_string(*it, "type");
+    if (!dtype) return invalid("\"delegate\".\"type\" is missing or not a string");
+    c.delegate = *it;
+  }
+
+  if (auto it = j.find("prevResult"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return invalid("\"prevResult\" must be an object");
+    c.prev_result = *it;
+  }
+
+  // Mappings: Mesos injects them under args; runtimes under runtimeConfig. DEL and CHECK carry
+  // the same document as ADD.
+  if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Error(ErrorCode::kBadPortMappings, "invalid args: \"args\" is not an object");
+    auto m = parse_mesos_port_mappings(*it);
+    if (!m) return m.take_error();
+    c.mappings = *m;
+  }
+  if (auto it = j.find("runtimeConfig"); it != j.end() && !it->is_null()) {
+    auto m = parse_runtime_port_mappings(*it);
+    if (!m) return m.take_error();
+    c.mappings.insert(c.mappings.end(), m->begin(), m->end());
+  }
+  if (auto s = check_no_duplicate_host_ports(c.mappings); !s) return s.take_error();
+  for (const auto& m : c.mappings) {
+    if (!m.host_ip.empty()) {
+      return Error(ErrorCode::kUnsupportedField, "hostIP bindings are not supported yet",
+                   "mapping " + std::to_string(m.host_port) + " asks for hostIP " + m.host_ip +
+                       "; refusing rather than mapping every local address");
+    }
+  }
+  (void)command;
+  return c;
+}
+
+}  // namespace nftpm

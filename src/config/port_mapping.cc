@@ -1,0 +1,145 @@
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <arpa/inet.h>
+
+#include "nftpm/config.h"
+
+namespace nftpm {
+
+using nlohmann::json;
+
+const char* protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::kTcp: return "tcp";
+    case Protocol::kUdp: return "udp";
+    case Protocol::kSctp: return "sctp";
+  }
+  return "?";
+}
+
+std::optional<Protocol> parse_protocol(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "tcp") return Protocol::kTcp;
+  if (lower == "udp") return Protocol::kUdp;
+  if (lower == "sctp") return Protocol::kSctp;
+  return std::nullopt;
+}
+
+namespace {
+
+Error bad_mapping(const std::string& where, const std::string& why) {
+  return Error(ErrorCode::kBadPortMappings, "invalid port mapping " + where + ": " + why);
+}
+
+// A port is an integer 1..65535; strings, fractions and out-of-range numbers are refused.
+Result<uint16_t> parse_port(const json& m, const char* key, const std::string& where) {
+  auto it = m.find(key);
+  if (it == m.end() || it->is_null()) return bad_mapping(where, std::string("\"") + key + "\" is missing");
+  if (!it->is_number_integer()) {
+    return bad_mapping(where, std::string("\"") + key + "\" must be an integer, got " + it->dump());
+  }
+  // Read through int64/uint64 so that huge values are judged, not wrapped.
+  bool in_range = it->is_number_unsigned() ? it->get<uint64_t>() >= 1 && it->get<uint64_t>() <= 65535
+                                           : it->get<int64_t>() >= 1 && it->get<int64_t>() <= 65535;
+  if (!in_range) return bad_mapping(where, std::string("\"") + key + "\" " + it->dump() + " is not in 1..65535");
+  return static_cast<uint16_t>(it->get<int64_t>());
+}
+
+Result<Protocol> parse_protocol_field(const json& m, const std::string& where) {
+  auto it = m.find("protocol");
+  if (it == m.end() || it->is_null()) return Protocol::kTcp;  // Mesos: missing means tcp
+  if (!it->is_string()) return bad_mapping(where, "\"protocol\" must be a string");
+  auto p = parse_protocol(it->get<std::string>());
+  if (!p) return bad_mapping(where, "unknown protocol " + it->dump() + " (tcp, udp or sctp)");
+  return *p;
+}
+
+// Walks a path of object keys; absent or null anywhere means "not there" (nullptr).
+const json* find_path(const json& root, std::initializer_list<const char*> path, std::string* type_error) {
+  const json* cur = &root;
+  std::string seen;
+  for (const char* key : path) {
+    if (!cur->is_object()) {
+      *type_error = (seen.empty() ? std::string("args") : seen) + " is not an object";
+      return nullptr;
+    }
+    auto it = cur->find(key);
+    if (it == cur->end() || it->is_null()) return nullptr;
+    seen += seen.empty() ? key : std::string(".") + key;
+    cur = &*it;
+  }
+  return cur;
+}
+
+}  // namespace
+
+Result<std::vector<PortMapping>> parse_mesos_port_mappings(const json& args) {
+  std::vector<PortMapping> out;
+  std::string type_error;
+  const json* list = find_path(args, {"org.apache.mesos", "network_info", "port_mappings"}, &type_error);
+  if (!type_error.empty()) return Error(ErrorCode::kBadPortMappings, "invalid args: " + type_error);
+  if (list == nullptr) return out;
+  if (!list->is_array()) return Error(ErrorCode::kBadPortMappings, "invalid args: port_mappings is not an array");
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& m = (*list)[i];
+    std::string where = "port_mappings[" + std::to_string(i) + "]";
+    if (!m.is_object()) return bad_mapping(where, "not an object");
+    auto host = parse_port(m, "host_port", where);
+    if (!host) return host.take_error();
+    auto ctr = parse_port(m, "container_port", where);
+    if (!ctr) return ctr.take_error();
+    auto proto = parse_protocol_field(m, where);
+    if (!proto) return proto.take_error();
+    out.push_back({*host, *ctr, *proto, {}});
+  }
+  return out;
+}
+
+Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime_config) {
+  std::vector<PortMapping> out;
+  if (!runtime_config.is_object()) return Error(ErrorCode::kInvalidConfig, "\"runtimeConfig\" is not an object");
+  auto it = runtime_config.find("portMappings");
+  if (it == runtime_config.end() || it->is_null()) return out;
+  if (!it->is_array()) return Error(ErrorCode::kBadPortMappings, "runtimeConfig.portMappings is not an array");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& m = (*it)[i];
+    std::string where = "runtimeConfig.portMappings[" + std::to_string(i) + "]";
+    if (!m.is_object()) return bad_mapping(where, "not an object");
+    auto host = parse_port(m, "hostPort", where);
+    if (!host) return host.take_error();
+    auto ctr = parse_port(m, "containerPort", where);
+    if (!ctr) return ctr.take_error();
+    auto proto = parse_protocol_field(m, where);
+    if (!proto) return proto.take_error();
+    PortMapping pm{*host, *ctr, *proto, {}};
+    if (auto h = m.find("hostIP"); h != m.end() && !h->is_null()) {
+      if (!h->is_string()) return bad_mapping(where, "\"hostIP\" must be a string");
+      std::string ip = h->get<std::string>();
+      unsigned char buf[sizeof(in6_addr)];
+      if (!ip.empty() && inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
+        return bad_mapping(where, "\"hostIP\" '" + ip + "' is not an IP address");
+      }
+      if (ip != "0.0.0.0" && ip != "::") pm.host_ip = ip;
+    }
+    out.push_back(pm);
+  }
+  return out;
+}
+
+Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings) {
+  std::set<std::tuple<Protocol, uint16_t, std::string>> seen;
+  for (const auto& m : mappings) {
+    if (!seen.insert({m.protocol, m.host_port, m.host_ip}).second) {
+      return Error(ErrorCode::kBadPortMappings,
+                   std::string("host port ") + protocol_name(m.protocol) + "/" + std::to_string(m.host_port) +
+                       " is requested twice");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace nftpm

@@ -1,0 +1,43 @@
+// nft-port-mapper: a CNI plugin mapping host ports to containers with nftables.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "nftpm/config.h"
+#include "nftpm/plugin.h"
+
+int main() {
+  using namespace nftpm;
+  // Read at most one byte over the limit, so an oversized config is refused, not truncated.
+  std::string input;
+  char buf[65536];
+  bool read_failed = false;
+  if (std::getenv("CNI_COMMAND") == nullptr || std::string(std::getenv("CNI_COMMAND")) != "VERSION") {
+    for (;;) {
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        read_failed = true;
+        break;
+      }
+      if (n == 0) break;
+      input.append(buf, static_cast<size_t>(n));
+      if (input.size() > kMaxConfigBytes) break;
+    }
+  }
+  PluginOutput out;
+  if (read_failed) {
+    out = {cni_error_to_json(Error(ErrorCode::kReadFailure, "cannot read the network config from stdin",
+                                   std::strerror(errno)), "1.1.0").dump() + "\n", 1};
+  } else {
+    ProcessDelegateRunner delegate;
+    out = run_plugin(process_getenv, input, open_netlink_nftables, delegate);
+  }
+  fwrite(out.stdout_text.data(), 1, out.stdout_text.size(), stdout);
+  fflush(stdout);
+  return out.exit_code;
+}

@@ -1,0 +1,500 @@
+// The Nftables interface over a netfilter netlink socket, with libmnl for the socket and
+// libnftnl for the nf_tables message formats. Every libnftnl/libmnl object is owned by a
+// unique_ptr with its own deleter.
+//
+// Design notes:
+// - A batch is processed by the kernel synchronously inside sendmsg(), so when sendto() returns
+//   every ack and error is already queued on our socket; we drain it without blocking (as nft
+//   does). NETLINK_CAP_ACK keeps error messages small; NETLINK_EXT_ACK adds the kernel's words.
+// - The batch-begin message carries NFNL_BATCH_GENID when the caller read the ruleset first: the
+//   kernel refuses the whole batch with ERESTART if another process committed in between.
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "nftpm/layout.h"
+#include "nftpm/nft.h"
+
+namespace nftpm {
+namespace {
+
+template <typename T, auto F>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using TablePtr = std::unique_ptr<nftnl_table, Deleter<nftnl_table, nftnl_table_free>>;
+using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain, nftnl_chain_free>>;
+using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set, nftnl_set_free>>;
+using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule, nftnl_rule_free>>;
+using GenPtr = std::unique_ptr<nftnl_gen, Deleter<nftnl_gen, nftnl_gen_free>>;
+using UdataPtr = std::unique_ptr<nftnl_udata_buf, Deleter<nftnl_udata_buf, nftnl_udata_buf_free>>;
+using IterPtr = std::unique_ptr<nftnl_set_elems_iter, Deleter<nftnl_set_elems_iter, nftnl_set_elems_iter_destroy>>;
+struct SocketCloser {
+  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
+};
+using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
+
+constexpr uint16_t kFamily = NFPROTO_INET;
+constexpr uint32_t kTypeInetProto = 12, kTypeInetService = 13, kTypeIpv4 = 7, kTypeIpv6 = 8, kTypeIfname = 41;
+constexpr uint32_t kTypeBits = 6;  // nft's concatenated type ids: (a << 6) | b
+constexpr uint32_t kRegVerdict = NFT_REG_VERDICT, kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_01 = NFT_REG32_01;
+
+Error nft_error(const std::string& what, int err) {
+  std::string msg = what + ": " + std::strerror(err);
+  std::string details;
+  if (err == EPERM || err == EACCES) {
+    details = "programming nftables needs CAP_NET_ADMIN in the network namespace";
+  } else if (err == EOPNOTSUPP || err == EAFNOSUPPORT || err == EPROTONOSUPPORT) {
+    details = "the kernel lacks an nftables feature this plugin needs (inet NAT needs Linux 5.2 or later, "
+              "with nf_tables, nft_nat, nft_fib_inet, nft_chain_nat)";
+  }
+  return Error(ErrorCode::kNftablesFailure, msg, details);
+}
+
+// --- building messages -----------------------------------------------------------------------
+
+void set_elem_comment(nftnl_set_elem* e, const std::string& comment) {
+  if (comment.empty()) return;
+  UdataPtr buf(nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN));
+  nftnl_udata_put_strz(buf.get(), NFTNL_UDATA_SET_ELEM_COMMENT, comment.c_str());
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(buf.get()), nftnl_udata_buf_len(buf.get()));
+}
+
+SetPtr make_set_ref(const std::string& table, const std::string& name) {
+  SetPtr s(nftnl_set_alloc());
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, kFamily);
+  return s;
+}
+
+void add_elem(nftnl_set* s, const NftElement& el, bool with_value) {
+  nftnl_set_elem* e = nftnl_set_elem_alloc();
+  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el.key.data(), el.key.size());
+  if (with_value) {
+    if (!el.goto_chain.empty()) {
+      nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_GOTO));
+      nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, el.goto_chain.c_str());
+    } else if (!el.data.empty()) {
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, el.data.data(), el.data.size());
+    }
+    set_elem_comment(e, el.comment);
+  }
+  nftnl_set_elem_add(s, e);
+}
+
+nftnl_expr* expr_meta(uint32_t key, uint32_t dreg) {
+  nftnl_expr* e = nftnl_expr_alloc("meta");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+  return e;
+}
+
+nftnl_expr* expr_cmp_eq(uint32_t sreg, const void* data, uint32_t len) {
+  nftnl_expr* e = nftnl_expr_alloc("cmp");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+  nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+  return e;
+}
+
+// meta l4proto . th dport, the key of every map: reg 1 and reg32_01.
+void add_proto_port_key(nftnl_rule* r) {
+  nftnl_rule_add_expr(r, expr_meta(NFT_META_L4PROTO, kReg1));
+  nftnl_expr* p = nftnl_expr_alloc("payload");
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, 2);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, kReg32_01);
+  nftnl_rule_add_expr(r, p);
+}
+
+nftnl_expr* expr_lookup(const std::string& set, uint32_t sreg, std::optional<uint32_t> dreg) {
+  nftnl_expr* e = nftnl_expr_alloc("lookup");
+  nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+  if (dreg) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *dreg);
+  return e;
+}
+
+void build_rule_exprs(nftnl_rule* r, const NftRule& rule) {
+  switch (rule.kind) {
+    case RuleKind::kDispatch: {
+      nftnl_expr* fib = nftnl_expr_alloc("fib");
+      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_DREG, kReg1);
+      nftnl_rule_add_expr(r, fib);
+      uint32_t local = 2;  // RTN_LOCAL
+      nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &local, sizeof local));
+      add_proto_port_key(r);
+      nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, kRegVerdict));
+      break;
+    }
+    case RuleKind::kExclude: {
+      nftnl_rule_add_expr(r, expr_meta(NFT_META_IIFNAME, kReg1));
+      nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, std::nullopt));
+      nftnl_expr* imm = nftnl_expr_alloc("immediate");
+      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, kRegVerdict);
+      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_RETURN));
+      nftnl_rule_add_expr(r, imm);
+      break;
+    }
+    case RuleKind::kDnatV4:
+    case RuleKind::kDnatV6: {
+      bool v6 = rule.kind == RuleKind::kDnatV6;
+      uint8_t nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+      nftnl_rule_add_expr(r, expr_meta(NFT_META_NFPROTO, kReg1));
+      nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &nfproto, sizeof nfproto));
+      add_proto_port_key(r);
+      nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, kReg1));
+      nftnl_expr* nat = nftnl_expr_alloc("nat");
+      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, nfproto);
+      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, kReg1);
+      // The port follows the address in the map's data: after 4 bytes (v4) or 16 (v6).
+      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, v6 ? kReg2 : kReg32_01);
+      nftnl_rule_add_expr(r, nat);
+      break;
+    }
+  }
+}
+
+void set_set_kind(nftnl_set* s, SetKind kind) {
+  uint32_t proto_port = (kTypeInetProto << kTypeBits) | kTypeInetService;
+  switch (kind) {
+    case SetKind::kVerdictMap:
+      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, proto_port);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 8);
+      nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+      nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+      break;
+    case SetKind::kIfnameSet:
+      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, kTypeIfname);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, IFNAMSIZ);
+      break;
+    case SetKind::kMapV4:
+    case SetKind::kMapV6: {
+      bool v6 = kind == SetKind::kMapV6;
+      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, proto_port);
+      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 8);
+      nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, ((v6 ? kTypeIpv6 : kTypeIpv4) << kTypeBits) | kTypeInetService);
+      nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, v6 ? 20 : 8);
+      break;
+    }
+  }
+}
+
+// --- reading messages --------------------------------------------------------------------------
+
+struct UdataComment {
+  const char* value = nullptr;
+};
+
+int udata_cb(const nftnl_udata* attr, void* data) {
+  if (nftnl_udata_type(attr) == NFTNL_UDATA_SET_ELEM_COMMENT) {
+    const char* v = static_cast<const char*>(nftnl_udata_get(attr));
+    uint8_t len = nftnl_udata_len(attr);
+    if (len > 0 && v[len - 1] == '\0') static_cast<UdataComment*>(data)->value = v;
+  }
+  return MNL_CB_OK;
+}
+
+NftElement element_from(nftnl_set_elem* e, const std::string& set) {
+  NftElement out;
+  out.set = set;
+  uint32_t len = 0;
+  if (const void* k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len); k && len) {
+    out.key.assign(static_cast<const uint8_t*>(k), static_cast<const uint8_t*>(k) + len);
+  }
+  if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
+    out.goto_chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+  } else if (const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len); d && len) {
+    out.data.assign(static_cast<const uint8_t*>(d), static_cast<const uint8_t*>(d) + len);
+  }
+  if (const void* u = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &len); u && len) {
+    UdataComment c;
+    nftnl_udata_parse(u, len, udata_cb, &c);
+    if (c.value) out.comment = c.value;
+  }
+  return out;
+}
+
+class NetlinkNftables : public Nftables {
+ public:
+  explicit NetlinkNftables(SocketPtr sock) : sock_(std::move(sock)), portid_(mnl_socket_get_portid(sock_.get())) {}
+
+  Result<uint32_t> generation() override {
+    uint32_t gen = 0;
+    auto s = request(NFT_MSG_GETGEN, 0, [](nlmsghdr*) {}, [&](const nlmsghdr* nlh) {
+      GenPtr g(nftnl_gen_alloc());
+      if (nftnl_gen_nlmsg_parse(nlh, g.get()) == 0) gen = nftnl_gen_get_u32(g.get(), NFTNL_GEN_ID);
+    }, AF_UNSPEC);
+    if (!s.first) return nft_error("reading the nftables generation", s.second);
+    return gen;
+  }
+
+  Result<std::optional<TableContents>> list_table(const std::string& table) override {
+    auto t = request(NFT_MSG_GETTABLE, 0, [&](nlmsghdr* nlh) {
+      TablePtr tb(nftnl_table_alloc());
+      nftnl_table_set_str(tb.get(), NFTNL_TABLE_NAME, table.c_str());
+      nftnl_table_nlmsg_build_payload(nlh, tb.get());
+    }, [](const nlmsghdr*) {});
+    if (!t.first && t.second == ENOENT) return std::optional<TableContents>();
+    if (!t.first) return nft_error("reading table " + table, t.second);
+
+    TableContents c;
+    auto chains = request(NFT_MSG_GETCHAIN, NLM_F_DUMP, [&](nlmsghdr* nlh) {
+      ChainPtr ch(nftnl_chain_alloc());
+      nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_TABLE, table.c_str());
+      nftnl_chain_nlmsg_build_payload(nlh, ch.get());
+    }, [&](const nlmsghdr* nlh) {
+      ChainPtr ch(nftnl_chain_alloc());
+      if (nftnl_chain_nlmsg_parse(nlh, ch.get()) < 0) return;
+      if (table == nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_TABLE)) c.chains.insert(nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_NAME));
+    });
+    if (!chains.first) return nft_error("listing the chains of " + table, chains.second);
+    auto sets = request(NFT_MSG_GETSET, NLM_F_DUMP, [&](nlmsghdr* nlh) {
+      SetPtr s = make_set_ref(table, "");
+      nftnl_set_unset(s.get(), NFTNL_SET_NAME);
+      nftnl_set_nlmsg_build_payload(nlh, s.get());
+    }, [&](const nlmsghdr* nlh) {
+      SetPtr s(nftnl_set_alloc());
+      if (nftnl_set_nlmsg_parse(nlh, s.get()) < 0) return;
+      if (table == nftnl_set_get_str(s.get(), NFTNL_SET_TABLE)) c.sets.insert(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
+    });
+    if (!sets.first) return nft_error("listing the sets of " + table, sets.second);
+    return std::optional<TableContents>(c);
+  }
+
+  Result<std::optional<NftElement>> get_element(const std::string& table, const std::string& set,
+                                                const Bytes& key) override {
+    std::optional<NftElement> found;
+    NftElement probe{set, key, {}, {}, {}};
+    auto r = request(NFT_MSG_GETSETELEM, 0, [&](nlmsghdr* nlh) {
+      SetPtr s = make_set_ref(table, set);
+      add_elem(s.get(), probe, false);
+      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+    }, [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { found = std::move(e); }); });
+    if (!r.first && r.second == ENOENT) return std::optional<NftElement>();
+    if (!r.first) return nft_error("reading an element of " + set, r.second);
+    return found;
+  }
+
+  Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) override {
+    std::vector<NftElement> out;
+    auto r = request(NFT_MSG_GETSETELEM, NLM_F_DUMP, [&](nlmsghdr* nlh) {
+      SetPtr s = make_set_ref(table, set);
+      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+    }, [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { out.push_back(std::move(e)); }); });
+    if (!r.first && r.second == ENOENT) return std::vector<NftElement>();
+    if (!r.first) return nft_error("listing the elements of " + set, r.second);
+    return out;
+  }
+
+  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) override;
+
+ private:
+  // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}.
+  std::pair<bool, int> request(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& build,
+                               const std::function<void(const nlmsghdr*)>& on_msg, uint16_t family = kFamily) {
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    uint32_t seq = ++seq_;
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, family, flags | NLM_F_ACK, seq);
+    build(nlh);
+    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return {false, errno};
+    std::vector<char> rx(kRecvBuffer);
+    struct Ctx {
+      const std::function<void(const nlmsghdr*)>* on_msg;
+    } ctx{&on_msg};
+    auto cb = [](const nlmsghdr* n, void* data) -> int {
+      (*static_cast<Ctx*>(data)->on_msg)(n);
+      return MNL_CB_OK;
+    };
+    for (;;) {
+      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
+      if (n < 0) return {false, errno};
+      int ret = mnl_cb_run(rx.data(), n, seq, portid_, cb, &ctx);
+      if (ret < 0) return {false, errno};
+      if (ret == MNL_CB_STOP) return {true, 0};
+    }
+  }
+
+  static void collect_elements(const nlmsghdr* nlh, const std::string& set, const std::function<void(NftElement)>& f) {
+    SetPtr s(nftnl_set_alloc());
+    if (nftnl_set_elems_nlmsg_parse(nlh, s.get()) < 0) return;
+    IterPtr it(nftnl_set_elems_iter_create(s.get()));
+    if (!it) return;
+    for (nftnl_set_elem* e = nftnl_set_elems_iter_cur(it.get()); e; e = nftnl_set_elems_iter_next(it.get())) {
+      f(element_from(e, set));
+    }
+  }
+
+  static constexpr size_t kRecvBuffer = 1 << 16;
+  static constexpr size_t kMaxElementBytes = 300;
+  SocketPtr sock_;
+  uint32_t portid_;
+  uint32_t seq_ = 0;
+};
+
+Result<CommitOutcome> NetlinkNftables::commit(const NftTransaction& tx, std::optional<uint32_t> genid) {
+  // Size: a fixed part per message plus room per element; a few KiB for small batches.
+  size_t size = 4096;
+  for (const auto& op : tx.ops()) size += 512 + op.elements.size() * (64 + kMaxElementBytes);
+  std::vector<char> buf(size);
+  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), buf.size());
+  std::unique_ptr<mnl_nlmsg_batch, void (*)(mnl_nlmsg_batch*)> batch_owner(batch, mnl_nlmsg_batch_stop);
+
+  uint32_t first_seq = seq_ + 1;
+  nlmsghdr* begin = nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch)), ++seq_);
+  if (genid) mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(*genid));
+  mnl_nlmsg_batch_next(batch);
+
+  std::map<uint32_t, size_t> op_of_seq;
+  uint32_t set_id = 0;
+  const std::string& table = tx.table();
+  const auto& ops = tx.ops();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const auto& op = ops[i];
+    char* at = static_cast<char*>(mnl_nlmsg_batch_current(batch));
+    uint32_t seq = ++seq_;
+    op_of_seq[seq] = i;
+    switch (op.type) {
+      case NftTransaction::OpType::kAddTable: {
+        TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWTABLE, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+        break;
+      }
+      case NftTransaction::OpType::kAddChain: {
+        ChainPtr c(nftnl_chain_alloc());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, op.chain.name.c_str());
+        if (op.chain.hook) {
+          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM,
+                              *op.chain.hook == Hook::kPrerouting ? NF_INET_PRE_ROUTING : NF_INET_LOCAL_OUT);
+          nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -100);  // NF_IP_PRI_NAT_DST, "dstnat"
+          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
+          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+        }
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWCHAIN, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+        nftnl_chain_nlmsg_build_payload(nlh, c.get());
+        break;
+      }
+      case NftTransaction::OpType::kAddSet: {
+        SetPtr s = make_set_ref(table, op.set.name);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_ID, ++set_id);
+        set_set_kind(s.get(), op.set.kind);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWSET, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+        nftnl_set_nlmsg_build_payload(nlh, s.get());
+        break;
+      }
+      case NftTransaction::OpType::kAddRule: {
+        RulePtr r(nftnl_rule_alloc());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.rule.chain.c_str());
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
+        build_rule_exprs(r.get(), op.rule);
+        nlmsghdr* nlh =
+            nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWRULE, kFamily, NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, seq);
+        nftnl_rule_nlmsg_build_payload(nlh, r.get());
+        break;
+      }
+      case NftTransaction::OpType::kCreateElements:
+      case NftTransaction::OpType::kAddElements:
+      case NftTransaction::OpType::kDeleteElements: {
+        bool del = op.type == NftTransaction::OpType::kDeleteElements;
+        SetPtr s = make_set_ref(table, op.elements.front().set);
+        for (const auto& e : op.elements) add_elem(s.get(), e, !del);
+        uint16_t flags = NLM_F_ACK;
+        if (!del) flags |= NLM_F_CREATE;
+        if (op.type == NftTransaction::OpType::kCreateElements) flags |= NLM_F_EXCL;
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, kFamily, flags, seq);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+        break;
+      }
+    }
+    if (!mnl_nlmsg_batch_next(batch)) return Error(ErrorCode::kNftablesFailure, "nftables batch buffer overflow");
+  }
+  nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), ++seq_);
+  mnl_nlmsg_batch_next(batch);
+
+  size_t len = mnl_nlmsg_batch_size(batch);
+  int fd = mnl_socket_get_fd(sock_.get());
+  if (len > 200 * 1024) {
+    int sz = static_cast<int>(len * 2);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
+  }
+  if (mnl_socket_sendto(sock_.get(), mnl_nlmsg_batch_head(batch), len) < 0) {
+    return nft_error("sending the nftables batch", errno);
+  }
+
+  // Drain every ack; the first error decides.
+  CommitOutcome out;
+  size_t acks = 0;
+  std::vector<char> rx(kRecvBuffer);
+  for (;;) {
+    ssize_t n = recv(fd, rx.data(), rx.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return nft_error("reading the nftables acks", errno);
+    }
+    int left = static_cast<int>(n);
+    for (auto* nlh = reinterpret_cast<nlmsghdr*>(rx.data()); mnl_nlmsg_ok(nlh, left);
+         nlh = mnl_nlmsg_next(nlh, &left)) {
+      if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first_seq) continue;
+      auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      ++acks;
+      if (err->error != 0 && out.error == 0) {
+        out.error = -err->error;
+        auto it = op_of_seq.find(nlh->nlmsg_seq);
+        out.failed_op = it == op_of_seq.end() ? 0 : it->second;
+      }
+    }
+  }
+  if (out.error == 0 && acks < ops.size()) {
+    return Error(ErrorCode::kNftablesFailure, "the kernel acknowledged " + std::to_string(acks) + " of " +
+                                                  std::to_string(ops.size()) + " nftables messages");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Nftables>> open_netlink_nftables() {
+  SocketPtr sock(mnl_socket_open(NETLINK_NETFILTER));
+  if (!sock) return nft_error("opening a netfilter netlink socket", errno);
+  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return nft_error("binding the netlink socket", errno);
+  int one = 1;
+  setsockopt(mnl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(mnl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  return std::unique_ptr<Nftables>(new NetlinkNftables(std::move(sock)));
+}
+
+}  // namespace nftpm

@@ -1,0 +1,253 @@
+// The CNI verbs. Validation first (environment, config, owner tag), then action; every failure
+// after the delegate's ADD undoes the delegate's attachment, so ADD is all or nothing.
+#include "nftpm/plugin.h"
+
+#include <arpa/inet.h>
+
+#include "nftpm/config.h"
+#include "nftpm/layout.h"
+#include "nftpm/mapping_table.h"
+#include "nftpm/owner_tag.h"
+
+namespace nftpm {
+
+using nlohmann::json;
+
+namespace {
+
+PluginOutput error_output(const Error& e, const std::string& version) {
+  return {cni_error_to_json(e, version).dump() + "\n", 1};
+}
+
+// The delegate's config: the delegate object with the outer name and args written in. No
+// cniVersion is added: a Mesos delegate without one answers in the 0.1/0.2 form Mesos reads.
+std::string delegate_config(const NetConfig& c) {
+  json d = *c.delegate;
+  d["name"] = c.name;
+  if (auto it = c.raw.find("args"); it != c.raw.end()) d["args"] = *it;
+  if (auto it = c.raw.find("prevResult"); it != c.raw.end() && d.contains("cniVersion")) d["prevResult"] = *it;
+  return d.dump();
+}
+
+Result<ContainerAddrs> addresses_of(const CniResult& r, const std::string& ifname) {
+  ContainerAddrs a;
+  for (const auto& ip : container_ips(r, ifname)) {
+    std::string addr = ip.address.substr(0, ip.address.find('/'));
+    if (ip.family == 4 && !a.v4) {
+      in_addr v4{};
+      if (inet_pton(AF_INET, addr.c_str(), &v4) == 1) a.v4 = v4;
+    } else if (ip.family == 6 && !a.v6) {
+      in6_addr v6{};
+      if (inet_pton(AF_INET6, addr.c_str(), &v6) == 1) a.v6 = v6;
+    }
+  }
+  return a;
+}
+
+// The result to print: the given document itself when it is already in the requested version
+// (so fields we do not model pass through), else converted.
+Result<std::string> result_text(const json& given, const std::string& given_version, const std::string& requested) {
+  std::string v = given.value("cniVersion", given_version);
+  if (v == requested || (is_legacy_result_version(v) && is_legacy_result_version(requested) && !given.contains("ips"))) {
+    json out = given;
+    if (!out.contains("cniVersion")) out["cniVersion"] = requested;
+    return out.dump() + "\n";
+  }
+  auto parsed = parse_cni_result(given, v);
+  if (!parsed) return parsed.take_error();
+  return cni_result_to_json(*parsed, requested).dump() + "\n";
+}
+
+class Plugin {
+ public:
+  Plugin(const CniEnv& env, const NetConfig& cfg, const NftablesFactory& nft, DelegateRunner& delegate)
+      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate) {}
+
+  PluginOutput run() {
+    Result<std::string> out = Error(ErrorCode::kUnsupportedCommand, "unsupported");
+    switch (env_.command) {
+      case CniCommand::kAdd: out = add(); break;
+      case CniCommand::kDel: out = del(); break;
+      case CniCommand::kCheck: out = check(); break;
+      case CniCommand::kStatus: out = status(); break;
+      default:
+        out = Error(ErrorCode::kUnsupportedCommand,
+                    std::string("CNI_COMMAND ") + command_name(env_.command) + " is not supported yet");
+    }
+    if (!out) return error_output(out.error(), cfg_.result_version());
+    return {*out, 0};
+  }
+
+ private:
+  Result<OwnerTag> owner() const { return OwnerTag::make(cfg_.name, env_.container_id, env_.ifname); }
+
+  Result<MappingTable*> table() {
+    if (!table_) {
+      auto n = nft_factory_();
+      if (!n) return n.take_error();
+      nft_ = std::move(*n);
+      table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices);
+    }
+    return &*table_;
+  }
+
+  Result<std::string> run_delegate(CniCommand cmd) {
+    std::string type = (*cfg_.delegate)["type"].get<std::string>();
+    return delegate_.run(type, cmd, env_, delegate_config(cfg_), cfg_.delegate_timeout_seconds);
+  }
+
+  Result<json> parse_delegate_result(const std::string& text) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Error(ErrorCode::kDelegateFailure, "delegate printed a result that is not a JSON object",
+                   text.substr(0, 256));
+    }
+    return j;
+  }
+
+  Result<std::string> add() {
+    auto tag = owner();
+    if (!tag) return tag.take_error();
+    // Make sure we can program nftables before attaching anything.
+    if (!cfg_.mappings.empty()) {
+      auto t = table();
+      if (!t) return t.take_error();
+    }
+    json result;
+    std::string result_version = cfg_.result_version();
+    if (cfg_.delegate_mode()) {
+      auto out = run_delegate(CniCommand::kAdd);
+      if (!out) return out.take_error();
+      auto j = parse_delegate_result(*out);
+      if (!j) return undo_delegate(j.take_error());
+      result = *j;
+      // A delegate without a cniVersion of its own answers in the 0.1/0.2 era.
+      result_version = cfg_.delegate->value("cniVersion", std::string("0.1.0"));
+    } else if (cfg_.prev_result) {
+      result = *cfg_.prev_result;
+    } else if (!cfg_.mappings.empty()) {
+      return Error(ErrorCode::kInvalidConfig, "chained mode needs prevResult to know the container's address",
+                   "list this plugin after the plugin that attaches the container (e.g. bridge) in a .conflist");
+    } else {
+      result = json::object();
+    }
+
+    if (!cfg_.mappings.empty()) {
+      auto parsed = parse_cni_result(result, result_version);
+      if (!parsed) return undo_delegate(Error(cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
+                                              parsed.error().msg, parsed.error().details));
+      auto addrs = addresses_of(*parsed, env_.ifname);
+      if (!addrs->v4 && !addrs->v6) {
+        return undo_delegate(Error(ErrorCode::kBadPortMappings,
+                                   "no IP address for interface " + env_.ifname + " in the result, cannot map ports"));
+      }
+      auto t = table();
+      if (!t) return undo_delegate(t.take_error());
+      if (auto s = (*t)->add(*tag, cfg_.mappings, *addrs); !s) return undo_delegate(s.take_error());
+    }
+    auto text = result_text(result, result_version, cfg_.result_version());
+    if (!text) {
+      if (cfg_.delegate_mode()) {
+        // Our elements are in; undo them along with the delegate.
+        if (auto t = table(); t) (void)(*t)->remove(*tag, cfg_.mappings);
+      }
+      return undo_delegate(text.take_error());
+    }
+    return *text;
+  }
+
+  // After a failure following the delegate's ADD: detach again, and report the first error.
+  Error undo_delegate(Error e) {
+    if (cfg_.delegate_mode() && env_.command == CniCommand::kAdd) {
+      auto d = run_delegate(CniCommand::kDel);
+      if (!d) e.details += (e.details.empty() ? "" : "; ") + std::string("undoing the delegate's ADD also failed: ") + d.error().msg;
+    }
+    return e;
+  }
+
+  Result<std::string> del() {
+    auto tag = owner();
+    if (!tag) return tag.take_error();
+    // Mappings first, so a recycled IP never gets traffic meant for this container.
+    auto t = table();
+    if (!t) return t.take_error();
+    std::optional<std::vector<PortMapping>> keys;
+    if (!cfg_.mappings.empty()) keys = cfg_.mappings;
+    if (auto s = (*t)->remove(*tag, keys); !s) return s.take_error();
+    if (cfg_.delegate_mode()) {
+      auto out = run_delegate(CniCommand::kDel);
+      if (!out) return out.take_error();
+    }
+    return std::string();
+  }
+
+  Result<std::string> check() {
+    if (compare_versions(cfg_.result_version(), "0.4.0") < 0) {
+      return Error(ErrorCode::kIncompatibleVersion, "CHECK needs cniVersion 0.4.0 or later");
+    }
+    if (!cfg_.prev_result) return Error(ErrorCode::kInvalidConfig, "CHECK needs prevResult");
+    auto tag = owner();
+    if (!tag) return tag.take_error();
+    if (cfg_.delegate_mode()) {
+      auto out = run_delegate(CniCommand::kCheck);
+      if (!out) return out.take_error();
+    }
+    if (cfg_.mappings.empty()) return std::string();
+    auto parsed = parse_cni_result(*cfg_.prev_result, cfg_.result_version());
+    if (!parsed) return Error(ErrorCode::kInvalidConfig, "prevResult: " + parsed.error().msg);
+    auto addrs = addresses_of(*parsed, env_.ifname);
+    auto t = table();
+    if (!t) return t.take_error();
+    if (auto s = (*t)->check(*tag, cfg_.mappings, *addrs); !s) return s.take_error();
+    return std::string();
+  }
+
+  Result<std::string> status() {
+    auto n = nft_factory_();
+    if (!n) return n.take_error();
+    auto gen = (*n)->generation();
+    if (!gen) return gen.take_error();
+    return std::string();
+  }
+
+  const CniEnv& env_;
+  const NetConfig& cfg_;
+  const NftablesFactory& nft_factory_;
+  DelegateRunner& delegate_;
+  std::unique_ptr<Nftables> nft_;
+  std::optional<MappingTable> table_;
+};
+
+}  // namespace
+
+PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
+                        DelegateRunner& delegate) {
+  auto env = parse_cni_env(getenv_fn);
+  // Errors before the config is read cannot know its version; answer in the newest.
+  std::string version = "1.1.0";
+  if (auto j = json::parse(stdin_text, nullptr, false); j.is_object() && j.contains("cniVersion") &&
+                                                         j["cniVersion"].is_string() &&
+                                                         is_supported_version(j["cniVersion"].get<std::string>())) {
+    version = j["cniVersion"].get<std::string>();
+  }
+  if (!env) return error_output(env.error(), version);
+  if (env->command == CniCommand::kVersion) {
+    json v = {{"cniVersion", "1.1.0"}, {"supportedVersions", kSupportedVersions}};
+    return {v.dump() + "\n", 0};
+  }
+  auto cfg = parse_net_config(stdin_text, env->command);
+  if (!cfg) return error_output(cfg.error(), version);
+  if ((env->command == CniCommand::kGc || env->command == CniCommand::kStatus) &&
+      compare_versions(cfg->result_version(), "1.1.0") < 0) {
+    return error_output(Error(ErrorCode::kIncompatibleVersion,
+                              std::string(command_name(env->command)) + " needs cniVersion 1.1.0"),
+                        cfg->result_version());
+  }
+  if (cfg->delegate_mode() && env->path.empty() && env->command != CniCommand::kStatus) {
+    return error_output(Error(ErrorCode::kInvalidEnvironment, "CNI_PATH is not set: cannot find the delegate plugin"),
+                        cfg->result_version());
+  }
+  return Plugin(*env, *cfg, nft, delegate).run();
+}
+
+}  // namespace nftpm
