@@ -125,6 +125,9 @@ class Nftables {
   // Empty when the set does not exist.
   virtual Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) = 0;
   virtual Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) = 0;
+  // Has the kernel check every operation of `tx` and then abort it: nothing changes. How STATUS
+  // finds out whether this kernel has every feature the layout needs.
+  virtual Result<CommitOutcome> dry_run(const NftTransaction& tx) = 0;
 };
 
 // The kernel, over a netfilter netlink socket. Fails with a clear message when the socket cannot
@@ -140,6 +143,7 @@ class FakeNftables : public Nftables {
                                                 const Bytes& key) override;
   Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) override;
   Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) override;
+  Result<CommitOutcome> dry_run(const NftTransaction& tx) override;
 
   // The whole ruleset, one sorted line per object: what unit tests assert on.
   std::string dump() const;

@@ -100,6 +100,17 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
   return CommitOutcome{0, 0};
 }
 
+Result<CommitOutcome> FakeNftables::dry_run(const NftTransaction& tx) {
+  auto saved_tables = tables;
+  auto saved_gen = gen_;
+  auto saved_committed = committed.size();
+  auto out = commit(tx, std::nullopt);
+  tables = std::move(saved_tables);
+  gen_ = saved_gen;
+  committed.erase(committed.begin() + static_cast<long>(saved_committed), committed.end());
+  return out;
+}
+
 std::string FakeNftables::dump() const {
   std::ostringstream o;
   for (const auto& [name, t] : tables) {

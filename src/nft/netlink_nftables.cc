@@ -314,7 +314,13 @@ class NetlinkNftables : public Nftables {
     return out;
   }
 
-  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) override;
+  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> genid) override {
+    return send_batch(tx, genid, /*end=*/true);
+  }
+  Result<CommitOutcome> dry_run(const NftTransaction& tx) override {
+    // A batch without its END message is checked message by message and then aborted.
+    return send_batch(tx, std::nullopt, /*end=*/false);
+  }
 
  private:
   // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}.
@@ -342,6 +348,8 @@ class NetlinkNftables : public Nftables {
     }
   }
 
+  Result<CommitOutcome> send_batch(const NftTransaction& tx, std::optional<uint32_t> genid, bool end);
+
   static void collect_elements(const nlmsghdr* nlh, const std::string& set, const std::function<void(NftElement)>& f) {
     SetPtr s(nftnl_set_alloc());
     if (nftnl_set_elems_nlmsg_parse(nlh, s.get()) < 0) return;
@@ -359,7 +367,7 @@ class NetlinkNftables : public Nftables {
   uint32_t seq_ = 0;
 };
 
-Result<CommitOutcome> NetlinkNftables::commit(const NftTransaction& tx, std::optional<uint32_t> genid) {
+Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std::optional<uint32_t> genid, bool end) {
   // Size: a fixed part per message plus room per element; a few KiB for small batches.
   size_t size = 4096;
   for (const auto& op : tx.ops()) size += 512 + op.elements.size() * (64 + kMaxElementBytes);
@@ -440,8 +448,10 @@ Result<CommitOutcome> NetlinkNftables::commit(const NftTransaction& tx, std::opt
     }
     if (!mnl_nlmsg_batch_next(batch)) return Error(ErrorCode::kNftablesFailure, "nftables batch buffer overflow");
   }
-  nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), ++seq_);
-  mnl_nlmsg_batch_next(batch);
+  if (end) {
+    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch)), ++seq_);
+    mnl_nlmsg_batch_next(batch);
+  }
 
   size_t len = mnl_nlmsg_batch_size(batch);
   int fd = mnl_socket_get_fd(sock_.get());

@@ -8,6 +8,7 @@
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/owner_tag.h"
+#include "nftpm/status.h"
 
 namespace nftpm {
 
@@ -205,8 +206,7 @@ class Plugin {
   Result<std::string> status() {
     auto n = nft_factory_();
     if (!n) return n.take_error();
-    auto gen = (*n)->generation();
-    if (!gen) return gen.take_error();
+    if (auto s = probe_kernel_features(**n); !s) return s.take_error();
     return std::string();
   }
 
