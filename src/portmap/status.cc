@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/utsname.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -42,6 +43,10 @@ Status probe_kernel_features(Nftables& nft) {
     Error e = out.take_error();
     if (too_old) e.details = kernel + " is older than the 5.2 this plugin needs (NAT in the inet family)";
     return e;
+  }
+  if (out->error == EPERM || out->error == EACCES) {
+    return Error(ErrorCode::kNftablesFailure, "not permitted to program nftables here",
+                 "the plugin needs CAP_NET_ADMIN in the node's network namespace (run it as root)");
   }
   if (out->error != 0) {
     std::string op_text;
