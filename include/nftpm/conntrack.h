@@ -1,0 +1,44 @@
+// Stale connection-tracking entries for a host port, removed over ctnetlink so a reused port does
+// not keep sending a flow (UDP above all) to a container that is gone, or past a new mapping.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <netinet/in.h>
+
+#include "nftpm/error.h"
+
+namespace nftpm {
+
+struct FlowTarget {
+  int family = AF_INET;  // AF_INET or AF_INET6
+  in6_addr addr{};       // v4 in the first 4 bytes
+  uint16_t port = 0;
+};
+
+struct ConntrackSweep {
+  uint8_t proto = 6;
+  uint16_t host_port = 0;
+  // ADD: every flow to this host port on a local address that is not translated to one of
+  // `keep` (un-translated UDP flows that predate the mapping, flows to an old container).
+  // DEL: only the flows translated to one of `targets`.
+  enum class Mode { kBeforeAdd, kAfterDelete } mode = Mode::kAfterDelete;
+  std::vector<FlowTarget> targets;
+};
+
+class ConntrackTable {
+ public:
+  virtual ~ConntrackTable() = default;
+  // Returns how many entries were deleted.
+  virtual Result<int> sweep(const ConntrackSweep& s) = 0;
+};
+
+// The kernel's table over ctnetlink; the dump is filtered in the kernel by protocol and port
+// (CTA_FILTER, Linux 5.8+), with a plain dump as the fallback.
+Result<std::unique_ptr<ConntrackTable>> open_conntrack();
+
+}  // namespace nftpm
