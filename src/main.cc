@@ -32,7 +32,7 @@ int main() {
   PluginOutput out;
   if (read_failed) {
     out = {cni_error_to_json(Error(ErrorCode::kReadFailure, "cannot read the network config from stdin",
-                                   std::strerror(errno)), "1.1.0").dump() + "\n", 1};
+                                   std::strerror(errno)), "0.1.0").dump() + "\n", 1};
   } else {
     ProcessDelegateRunner delegate;
     out = run_plugin(process_getenv, input, open_netlink_nftables, delegate);

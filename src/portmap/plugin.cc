@@ -50,8 +50,9 @@ Result<ContainerAddrs> addresses_of(const CniResult& r, const std::string& ifnam
 Result<std::string> result_text(const json& given, const std::string& given_version, const std::string& requested) {
   std::string v = given.value("cniVersion", given_version);
   if (v == requested || (is_legacy_result_version(v) && is_legacy_result_version(requested) && !given.contains("ips"))) {
+    // 0.1.0 and 0.2.0 results have the same shape: only the label changes.
     json out = given;
-    if (!out.contains("cniVersion")) out["cniVersion"] = requested;
+    out["cniVersion"] = requested;
     return out.dump() + "\n";
   }
   auto parsed = parse_cni_result(given, v);
@@ -139,8 +140,10 @@ class Plugin {
                                               parsed.error().msg, parsed.error().details));
       auto addrs = addresses_of(*parsed, env_.ifname);
       if (!addrs->v4 && !addrs->v6) {
-        return undo_delegate(Error(ErrorCode::kBadPortMappings,
-                                   "no IP address for interface " + env_.ifname + " in the result, cannot map ports"));
+        std::string source = cfg_.delegate_mode() ? "the delegate's result" : "prevResult";
+        return undo_delegate(Error(cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
+                                   source + " has no IP address for interface " + env_.ifname +
+                                       ", so there is nothing to map ports to"));
       }
       auto t = table();
       if (!t) return undo_delegate(t.take_error());
@@ -223,8 +226,9 @@ class Plugin {
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
                         DelegateRunner& delegate) {
   auto env = parse_cni_env(getenv_fn);
-  // Errors before the config is read cannot know its version; answer in the newest.
-  std::string version = "1.1.0";
+  // Errors before the config is parsed answer in its cniVersion if it has a readable one, else in
+  // the 0.1.0 era a config without cniVersion (Mesos) means.
+  std::string version = "0.1.0";
   if (auto j = json::parse(stdin_text, nullptr, false); j.is_object() && j.contains("cniVersion") &&
                                                          j["cniVersion"].is_string() &&
                                                          is_supported_version(j["cniVersion"].get<std::string>())) {
