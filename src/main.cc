@@ -35,7 +35,8 @@ int main() {
                                    std::strerror(errno)), "0.1.0").dump() + "\n", 1};
   } else {
     ProcessDelegateRunner delegate;
-    out = run_plugin(process_getenv, input, open_netlink_nftables, delegate);
+    auto effects = kernel_node_effects();
+    out = run_plugin(process_getenv, input, open_netlink_nftables, delegate, *effects);
   }
   fwrite(out.stdout_text.data(), 1, out.stdout_text.size(), stdout);
   fflush(stdout);

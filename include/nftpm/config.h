@@ -42,7 +42,11 @@ struct NetConfig {
   std::vector<std::string> exclude_devices;
   std::optional<nlohmann::json> delegate;  // delegate mode when present
   int delegate_timeout_seconds = 120;
+  bool snat = true;       // hairpin and localhost masquerade, as the reference portmap's `snat`
+  bool masq_all = false;  // `masqAll`: masquerade every DNATed connection to the containers
   std::vector<PortMapping> mappings;
+  // GC: cni.dev/valid-attachments as (container ID, ifname) pairs.
+  std::vector<std::pair<std::string, std::string>> valid_attachments;
   std::optional<nlohmann::json> prev_result;
   nlohmann::json raw;  // the whole document, for the delegate's copy
 

@@ -26,7 +26,7 @@ struct ConntrackSweep {
   // ADD: every flow to this host port on a local address that is not translated to one of
   // `keep` (un-translated UDP flows that predate the mapping, flows to an old container).
   // DEL: only the flows translated to one of `targets`.
-  enum class Mode { kBeforeAdd, kAfterDelete } mode = Mode::kAfterDelete;
+  enum class Mode { kAfterAdd, kAfterDelete } mode = Mode::kAfterDelete;
   std::vector<FlowTarget> targets;
 };
 

@@ -1,9 +1,12 @@
-// Port mappings as elements of the plugin's nftables maps: adding, removing and checking the
-// mappings of one owner, atomically and safely against other plugin processes.
+// Port mappings as elements of the plugin's nftables maps: adding, removing, checking and
+// collecting the mappings of one owner, atomically and safely against other plugin processes.
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <netinet/in.h>
@@ -20,38 +23,56 @@ struct ContainerAddrs {
   std::optional<in6_addr> v6;
 };
 
+struct MappingOptions {
+  bool hairpin = true;    // `snat`: masquerade DNATed traffic between containers (and from 127/8)
+  bool masq_all = false;  // `masqAll`: masquerade all DNATed traffic to the containers
+};
+
+// (container ID, ifname) pairs of cni.dev/valid-attachments.
+using Attachments = std::set<std::pair<std::string, std::string>>;
+
 class MappingTable {
  public:
-  MappingTable(Nftables& nft, NetworkLayout layout, std::vector<std::string> exclude_devices)
-      : nft_(nft), layout_(std::move(layout)), exclude_devices_(std::move(exclude_devices)) {}
+  MappingTable(Nftables& nft, NetworkLayout layout, std::vector<std::string> exclude_devices,
+               MappingOptions options = {})
+      : nft_(nft), layout_(std::move(layout)), exclude_devices_(std::move(exclude_devices)), options_(options) {}
 
   // Adds every mapping to `addrs`, or nothing. A host port held by another owner is a
   // kPortConflict naming that owner; the owner's own leftovers are replaced.
   Status add(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs);
 
-  // Removes the owner's elements. With `mappings`, only their keys are looked at (cost independent
-  // of other containers); without, the network's maps are scanned. Elements of other owners are
-  // never removed. Nothing to remove (no table even) is success.
-  Status remove(const OwnerTag& owner, const std::optional<std::vector<PortMapping>>& mappings);
+  // Removes the owner's elements and returns them. With `mappings`, only their keys are looked at
+  // (cost independent of other containers); without, the table's maps are scanned. Elements of
+  // other owners are never removed. Nothing to remove (no table even) is success.
+  Result<std::vector<NftElement>> remove(const OwnerTag& owner,
+                                         const std::optional<std::vector<PortMapping>>& mappings);
 
   // Every mapping present, owned by `owner`, pointing at `addrs`.
   Status check(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs);
 
+  // Removes every element of `network` whose owner is not in `valid`; returns them.
+  Result<std::vector<NftElement>> gc(const std::string& network, const Attachments& valid);
+
   // How many batches a read-check-write may be retried after the ruleset changed underneath it.
   static constexpr int kMaxAttempts = 50;
 
- private:
+  // The elements one request is made of: `ports` are host-wide claims (a taken key is a
+  // conflict), `addresses` are keyed by the container's address (a stale holder is replaced).
   struct Wanted {
-    std::vector<NftElement> dispatch, v4, v6;
+    std::vector<NftElement> ports, addresses;
   };
   Wanted wanted_elements(const OwnerTag& owner, const std::vector<PortMapping>& mappings,
                          const ContainerAddrs& addrs) const;
-  Status explain_conflict(const OwnerTag& owner, const Wanted& w, bool* only_own_leftovers);
-  Status replace_own(const OwnerTag& owner, const Wanted& w);
+
+ private:
+  Status resolve_conflict(const OwnerTag& owner, const Wanted& w);
+  // Removes, guarded by the generation, the elements `select` picks from the scanned sets.
+  Result<std::vector<NftElement>> remove_where(const std::function<bool(const NftElement&)>& select);
 
   Nftables& nft_;
   NetworkLayout layout_;
   std::vector<std::string> exclude_devices_;
+  MappingOptions options_;
 };
 
 }  // namespace nftpm

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nftpm/cni.h"
+#include "nftpm/conntrack.h"
 #include "nftpm/delegate.h"
 #include "nftpm/nft.h"
 
@@ -21,7 +22,20 @@ struct PluginOutput {
 // Opens the kernel interface only when the verb needs it.
 using NftablesFactory = std::function<Result<std::unique_ptr<Nftables>>()>;
 
+// What a verb does to the node besides nftables: stale conntrack entries and route_localnet.
+// Failures there are logged, not fatal: the mappings themselves are in place.
+class NodeEffects {
+ public:
+  virtual ~NodeEffects() = default;
+  virtual void sweep_conntrack(const std::vector<ConntrackSweep>& sweeps) = 0;
+  virtual void enable_localhost(const in_addr& container) = 0;
+};
+// Does nothing: the default, so that code under test never touches the machine it runs on.
+NodeEffects& no_node_effects();
+// The real ones, over ctnetlink and /proc/sys.
+std::unique_ptr<NodeEffects> kernel_node_effects();
+
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
-                        DelegateRunner& delegate);
+                        DelegateRunner& delegate, NodeEffects& effects = no_node_effects());
 
 }  // namespace nftpm

@@ -135,14 +135,42 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     c.mappings.insert(c.mappings.end(), m->begin(), m->end());
   }
   if (auto s = check_no_duplicate_host_ports(c.mappings); !s) return s.take_error();
-  for (const auto& m : c.mappings) {
-    if (!m.host_ip.empty()) {
-      return Error(ErrorCode::kUnsupportedField, "hostIP bindings are not supported yet",
-                   "mapping " + std::to_string(m.host_port) + " asks for hostIP " + m.host_ip +
-                       "; refusing rather than mapping every local address");
+
+  // The reference portmap plugin's keys, where they mean the same here.
+  for (const char* key : {"snat", "masqAll"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_boolean()) return invalid(std::string("\"") + key + "\" must be true or false");
+    (std::string(key) == "snat" ? c.snat : c.masq_all) = it->get<bool>();
+  }
+  if (auto it = j.find("markMasqBit"); it != j.end() && !it->is_null()) {
+    // Accepted for compatibility; this plugin masquerades by set membership, not by mark.
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 31) {
+      return invalid("\"markMasqBit\" must be an integer in 0..31");
     }
   }
-  (void)command;
+  for (const char* key : {"conditionsV4", "conditionsV6", "externalSetMarkChain"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null() || (it->is_array() && it->empty())) continue;
+    return Error(ErrorCode::kUnsupportedField, std::string("\"") + key + "\" is not supported by nft-port-mapper",
+                 "it would need nft rule syntax evaluated at run time; use excludeDevices and hostIP bindings, "
+                 "or filter in a table of your own");
+  }
+
+  if (command == CniCommand::kGc) {
+    auto it = j.find("cni.dev/valid-attachments");
+    if (it == j.end() || it->is_null()) return invalid("GC needs \"cni.dev/valid-attachments\"");
+    if (!it->is_array()) return invalid("\"cni.dev/valid-attachments\" must be an array");
+    for (const auto& a : *it) {
+      if (!a.is_object()) return invalid("a valid attachment is not an object");
+      auto id = a.find("containerID");
+      auto ifn = a.find("ifname");
+      if (id == a.end() || !id->is_string() || ifn == a.end() || !ifn->is_string()) {
+        return invalid("a valid attachment needs string \"containerID\" and \"ifname\"");
+      }
+      c.valid_attachments.emplace_back(id->get<std::string>(), ifn->get<std::string>());
+    }
+  }
   return c;
 }
 

@@ -69,7 +69,7 @@ class KernelConntrack : public ConntrackTable {
 
   Result<int> sweep(const ConntrackSweep& s) override {
     LocalAddrs local;
-    if (s.mode == ConntrackSweep::Mode::kBeforeAdd) local = local_addresses();
+    if (s.mode == ConntrackSweep::Mode::kAfterAdd) local = local_addresses();
     int deleted = 0;
     for (int family : {AF_INET, AF_INET6}) {
       std::vector<CtPtr> doomed;

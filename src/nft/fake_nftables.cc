@@ -70,7 +70,9 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
         }
         break;
       case NftTransaction::OpType::kAddRule:
-        if (!tab.chains.count(op.rule.chain) || !tab.sets.count(op.rule.set)) return fail(ENOENT);
+        if (!tab.chains.count(op.rule.chain) || (!op.rule.set.empty() && !tab.sets.count(op.rule.set))) {
+          return fail(ENOENT);
+        }
         tab.rules.push_back(op.rule);
         break;
       case NftTransaction::OpType::kCreateElements:
@@ -116,8 +118,7 @@ std::string FakeNftables::dump() const {
   for (const auto& [name, t] : tables) {
     o << "table " << name << "\n";
     for (const auto& [cname, c] : t.chains) {
-      o << "chain " << cname << (c.hook ? (*c.hook == Hook::kPrerouting ? " hook prerouting" : " hook output") : "")
-        << "\n";
+      o << "chain " << describe_chain(c) << "\n";
     }
     for (const auto& r : t.rules) o << "rule " << r.chain << " " << describe_rule(r) << "\n";
     for (const auto& [sname, elems] : t.elements) {

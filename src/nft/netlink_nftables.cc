@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <net/if.h>
@@ -117,15 +118,13 @@ nftnl_expr* expr_cmp_eq(uint32_t sreg, const void* data, uint32_t len) {
   return e;
 }
 
-// meta l4proto . th dport, the key of every map: reg 1 and reg32_01.
-void add_proto_port_key(nftnl_rule* r) {
-  nftnl_rule_add_expr(r, expr_meta(NFT_META_L4PROTO, kReg1));
+nftnl_expr* expr_payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg) {
   nftnl_expr* p = nftnl_expr_alloc("payload");
-  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
-  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
-  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, 2);
-  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, kReg32_01);
-  nftnl_rule_add_expr(r, p);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_BASE, base);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, len);
+  nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+  return p;
 }
 
 nftnl_expr* expr_lookup(const std::string& set, uint32_t sreg, std::optional<uint32_t> dreg) {
@@ -136,74 +135,197 @@ nftnl_expr* expr_lookup(const std::string& set, uint32_t sreg, std::optional<uin
   return e;
 }
 
+nftnl_expr* expr_verdict(int verdict) {
+  nftnl_expr* imm = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, kRegVerdict);
+  nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(verdict));
+  return imm;
+}
+
+// Register layout of the concatenated keys, as nft lays them out: each field starts on a 32-bit
+// register; NFT_REG_1 spans the first 16 bytes.
+enum class KeyShape { kProtoPort, kAddr4ProtoPort, kAddr6ProtoPort };
+
+void add_key(nftnl_rule* r, KeyShape shape) {
+  switch (shape) {
+    case KeyShape::kProtoPort:  // l4proto: reg 1; dport: reg32_01
+      nftnl_rule_add_expr(r, expr_meta(NFT_META_L4PROTO, kReg1));
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32_01));
+      break;
+    case KeyShape::kAddr4ProtoPort:  // ip daddr: reg 1; l4proto: reg32_01; dport: reg32_02
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, kReg1));
+      nftnl_rule_add_expr(r, expr_meta(NFT_META_L4PROTO, kReg32_01));
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_02));
+      break;
+    case KeyShape::kAddr6ProtoPort:  // ip6 daddr: reg 1 (16 bytes); l4proto: reg 2; dport: reg32_05
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, kReg1));
+      nftnl_rule_add_expr(r, expr_meta(NFT_META_L4PROTO, kReg2));
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_05));
+      break;
+  }
+}
+
+void add_nfproto(nftnl_rule* r, uint8_t nfproto) {
+  nftnl_rule_add_expr(r, expr_meta(NFT_META_NFPROTO, kReg1));
+  nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &nfproto, sizeof nfproto));
+}
+
+void add_fib_daddr_local(nftnl_rule* r) {
+  nftnl_expr* fib = nftnl_expr_alloc("fib");
+  nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+  nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+  nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_DREG, kReg1);
+  nftnl_rule_add_expr(r, fib);
+  uint32_t local = 2;  // RTN_LOCAL
+  nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &local, sizeof local));
+}
+
+// ct status & dnat != 0
+void add_ct_status_dnat(nftnl_rule* r) {
+  nftnl_expr* ct = nftnl_expr_alloc("ct");
+  nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+  nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, kReg1);
+  nftnl_rule_add_expr(r, ct);
+  uint32_t mask = IPS_DST_NAT, zero = 0;
+  nftnl_expr* b = nftnl_expr_alloc("bitwise");
+  nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_SREG, kReg1);
+  nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_DREG, kReg1);
+  nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_LEN, sizeof mask);
+  nftnl_expr_set(b, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof mask);
+  nftnl_expr_set(b, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof zero);
+  nftnl_rule_add_expr(r, b);
+  nftnl_expr* c = nftnl_expr_alloc("cmp");
+  nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_SREG, kReg1);
+  nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
+  nftnl_expr_set(c, NFTNL_EXPR_CMP_DATA, &zero, sizeof zero);
+  nftnl_rule_add_expr(r, c);
+}
+
+// meta iifname/oifname != "lo"
+void add_not_loopback(nftnl_rule* r, uint32_t meta_key) {
+  nftnl_rule_add_expr(r, expr_meta(meta_key, kReg1));
+  char lo[IFNAMSIZ] = "lo";
+  nftnl_expr* c = nftnl_expr_alloc("cmp");
+  nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_SREG, kReg1);
+  nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
+  nftnl_expr_set(c, NFTNL_EXPR_CMP_DATA, lo, sizeof lo);
+  nftnl_rule_add_expr(r, c);
+}
+
+// ip saddr/daddr (offset 12/16) or ip6 saddr/daddr (offset 8/24) in @set
+void add_addr_in_set(nftnl_rule* r, bool v6, bool source, const std::string& set) {
+  uint32_t off = v6 ? (source ? 8 : 24) : (source ? 12 : 16);
+  nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, off, v6 ? 16 : 4, kReg1));
+  nftnl_rule_add_expr(r, expr_lookup(set, kReg1, std::nullopt));
+}
+
+// first byte of ip saddr/daddr == 127
+void add_ip_loopback_net(nftnl_rule* r, bool source) {
+  nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, source ? 12 : 16, 1, kReg1));
+  uint8_t net = 127;
+  nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &net, sizeof net));
+}
+
+void add_dnat(nftnl_rule* r, bool v6, const std::string& map, KeyShape key) {
+  add_nfproto(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+  add_key(r, key);
+  nftnl_rule_add_expr(r, expr_lookup(map, kReg1, kReg1));
+  nftnl_expr* nat = nftnl_expr_alloc("nat");
+  nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+  nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+  nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, kReg1);
+  // The port follows the address in the map's data: after 4 bytes (v4) or 16 (v6).
+  nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, v6 ? kReg2 : kReg32_01);
+  nftnl_rule_add_expr(r, nat);
+}
+
 void build_rule_exprs(nftnl_rule* r, const NftRule& rule) {
   switch (rule.kind) {
-    case RuleKind::kDispatch: {
-      nftnl_expr* fib = nftnl_expr_alloc("fib");
-      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-      nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_DREG, kReg1);
-      nftnl_rule_add_expr(r, fib);
-      uint32_t local = 2;  // RTN_LOCAL
-      nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &local, sizeof local));
-      add_proto_port_key(r);
+    case RuleKind::kDispatch:
+    case RuleKind::kDispatch4:
+    case RuleKind::kDispatch6:
+      add_fib_daddr_local(r);
+      if (rule.kind == RuleKind::kDispatch) {
+        add_key(r, KeyShape::kProtoPort);
+      } else {
+        bool v6 = rule.kind == RuleKind::kDispatch6;
+        add_nfproto(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+        add_key(r, v6 ? KeyShape::kAddr6ProtoPort : KeyShape::kAddr4ProtoPort);
+      }
       nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, kRegVerdict));
       break;
-    }
-    case RuleKind::kExclude: {
+    case RuleKind::kExclude:
       nftnl_rule_add_expr(r, expr_meta(NFT_META_IIFNAME, kReg1));
       nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, std::nullopt));
-      nftnl_expr* imm = nftnl_expr_alloc("immediate");
-      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, kRegVerdict);
-      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_RETURN));
-      nftnl_rule_add_expr(r, imm);
+      nftnl_rule_add_expr(r, expr_verdict(NFT_RETURN));
+      break;
+    case RuleKind::kDnatV4: add_dnat(r, false, rule.set, KeyShape::kProtoPort); break;
+    case RuleKind::kDnatV6: add_dnat(r, true, rule.set, KeyShape::kProtoPort); break;
+    case RuleKind::kDnatV4Bound: add_dnat(r, false, rule.set, KeyShape::kAddr4ProtoPort); break;
+    case RuleKind::kDnatV6Bound: add_dnat(r, true, rule.set, KeyShape::kAddr6ProtoPort); break;
+    case RuleKind::kHairpin4:
+    case RuleKind::kHairpin6:
+    case RuleKind::kMasqAll4:
+    case RuleKind::kMasqAll6: {
+      bool v6 = rule.kind == RuleKind::kHairpin6 || rule.kind == RuleKind::kMasqAll6;
+      bool hairpin = rule.kind == RuleKind::kHairpin4 || rule.kind == RuleKind::kHairpin6;
+      add_ct_status_dnat(r);
+      add_nfproto(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+      if (hairpin) add_addr_in_set(r, v6, /*source=*/true, rule.set);
+      add_addr_in_set(r, v6, /*source=*/false, rule.set);
+      nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
       break;
     }
-    case RuleKind::kDnatV4:
-    case RuleKind::kDnatV6: {
-      bool v6 = rule.kind == RuleKind::kDnatV6;
-      uint8_t nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-      nftnl_rule_add_expr(r, expr_meta(NFT_META_NFPROTO, kReg1));
-      nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &nfproto, sizeof nfproto));
-      add_proto_port_key(r);
-      nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, kReg1));
-      nftnl_expr* nat = nftnl_expr_alloc("nat");
-      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, nfproto);
-      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, kReg1);
-      // The port follows the address in the map's data: after 4 bytes (v4) or 16 (v6).
-      nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, v6 ? kReg2 : kReg32_01);
-      nftnl_rule_add_expr(r, nat);
+    case RuleKind::kMasqLocalhost:
+      add_not_loopback(r, NFT_META_OIFNAME);
+      add_ct_status_dnat(r);
+      add_nfproto(r, NFPROTO_IPV4);
+      add_ip_loopback_net(r, /*source=*/true);
+      nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
       break;
-    }
+    case RuleKind::kLocalnetGuard:
+      add_not_loopback(r, NFT_META_IIFNAME);
+      add_nfproto(r, NFPROTO_IPV4);
+      add_ip_loopback_net(r, /*source=*/false);
+      nftnl_rule_add_expr(r, expr_verdict(NF_DROP));
+      break;
   }
 }
 
 void set_set_kind(nftnl_set* s, SetKind kind) {
-  uint32_t proto_port = (kTypeInetProto << kTypeBits) | kTypeInetService;
+  auto concat = [](std::initializer_list<uint32_t> types) {
+    uint32_t t = 0;
+    for (uint32_t x : types) t = (t << kTypeBits) | x;
+    return t;
+  };
+  struct Shape {
+    uint32_t key_type, key_len, data_type, data_len;
+    bool map;
+  };
+  const uint32_t proto_port = concat({kTypeInetProto, kTypeInetService});
+  const uint32_t v4_proto_port = concat({kTypeIpv4, kTypeInetProto, kTypeInetService});
+  const uint32_t v6_proto_port = concat({kTypeIpv6, kTypeInetProto, kTypeInetService});
+  const uint32_t v4_target = concat({kTypeIpv4, kTypeInetService});
+  const uint32_t v6_target = concat({kTypeIpv6, kTypeInetService});
+  Shape sh{};
   switch (kind) {
-    case SetKind::kVerdictMap:
-      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, proto_port);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 8);
-      nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-      nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
-      break;
-    case SetKind::kIfnameSet:
-      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, kTypeIfname);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, IFNAMSIZ);
-      break;
-    case SetKind::kMapV4:
-    case SetKind::kMapV6: {
-      bool v6 = kind == SetKind::kMapV6;
-      nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, proto_port);
-      nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 8);
-      nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, ((v6 ? kTypeIpv6 : kTypeIpv4) << kTypeBits) | kTypeInetService);
-      nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, v6 ? 20 : 8);
-      break;
-    }
+    case SetKind::kVerdictMap: sh = {proto_port, 8, NFT_DATA_VERDICT, 0, true}; break;
+    case SetKind::kVerdictMap4: sh = {v4_proto_port, 12, NFT_DATA_VERDICT, 0, true}; break;
+    case SetKind::kVerdictMap6: sh = {v6_proto_port, 24, NFT_DATA_VERDICT, 0, true}; break;
+    case SetKind::kIfnameSet: sh = {kTypeIfname, IFNAMSIZ, 0, 0, false}; break;
+    case SetKind::kMapV4: sh = {proto_port, 8, v4_target, 8, true}; break;
+    case SetKind::kMapV6: sh = {proto_port, 8, v6_target, 20, true}; break;
+    case SetKind::kMapV4Bound: sh = {v4_proto_port, 12, v4_target, 8, true}; break;
+    case SetKind::kMapV6Bound: sh = {v6_proto_port, 24, v6_target, 20, true}; break;
+    case SetKind::kAddrSet4: sh = {kTypeIpv4, 4, 0, 0, false}; break;
+    case SetKind::kAddrSet6: sh = {kTypeIpv6, 16, 0, 0, false}; break;
+  }
+  nftnl_set_set_u32(s, NFTNL_SET_FLAGS, sh.map ? NFT_SET_MAP : 0);
+  nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sh.key_type);
+  nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sh.key_len);
+  if (sh.map) {
+    nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, sh.data_type);
+    nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, sh.data_len);
   }
 }
 
@@ -355,9 +477,8 @@ class NetlinkNftables : public Nftables {
     if (nftnl_set_elems_nlmsg_parse(nlh, s.get()) < 0) return;
     IterPtr it(nftnl_set_elems_iter_create(s.get()));
     if (!it) return;
-    for (nftnl_set_elem* e = nftnl_set_elems_iter_cur(it.get()); e; e = nftnl_set_elems_iter_next(it.get())) {
-      f(element_from(e, set));
-    }
+    // nftnl_set_elems_iter_next() returns the current element, then advances.
+    for (nftnl_set_elem* e; (e = nftnl_set_elems_iter_next(it.get())) != nullptr;) f(element_from(e, set));
   }
 
   static constexpr size_t kRecvBuffer = 1 << 16;
@@ -403,10 +524,12 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, op.chain.name.c_str());
         if (op.chain.hook) {
-          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM,
-                              *op.chain.hook == Hook::kPrerouting ? NF_INET_PRE_ROUTING : NF_INET_LOCAL_OUT);
-          nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -100);  // NF_IP_PRI_NAT_DST, "dstnat"
-          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
+          uint32_t hook = *op.chain.hook == Hook::kPrerouting ? NF_INET_PRE_ROUTING
+                          : *op.chain.hook == Hook::kOutput   ? NF_INET_LOCAL_OUT
+                                                              : NF_INET_POST_ROUTING;
+          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hook);
+          nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, op.chain.priority);
+          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, op.chain.filter ? "filter" : "nat");
           nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
         }
         nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWCHAIN, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);

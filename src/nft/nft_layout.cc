@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+
 #include <cstring>
 
 #include "nftpm/layout.h"
@@ -6,7 +7,18 @@
 namespace nftpm {
 
 bool is_reserved_name(const std::string& chain) {
-  return chain == kDispatchMap || chain == kPreroutingChain || chain == kOutputChain || chain == "postrouting";
+  for (const char* n : {kPreroutingChain, kOutputChain, kPostroutingChain, kGuardChain, kDispatchMap}) {
+    if (chain == n) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> global_owned_sets() {
+  return {kDispatchMap, kDispatchMap4, kDispatchMap6, kHairpinSet4, kHairpinSet6, kMasqAllSet4, kMasqAllSet6};
+}
+
+std::vector<std::string> network_owned_sets(const NetworkLayout& net) {
+  return {net.v4_map(), net.v6_map(), net.v4_bound_map(), net.v6_bound_map()};
 }
 
 void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing,
@@ -17,39 +29,87 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
     if (!have.sets.count(name)) tx.add_set({name, kind});
   };
   need_set(kDispatchMap, SetKind::kVerdictMap);
+  need_set(kDispatchMap4, SetKind::kVerdictMap4);
+  need_set(kDispatchMap6, SetKind::kVerdictMap6);
+  need_set(kHairpinSet4, SetKind::kAddrSet4);
+  need_set(kHairpinSet6, SetKind::kAddrSet6);
+  need_set(kMasqAllSet4, SetKind::kAddrSet4);
+  need_set(kMasqAllSet6, SetKind::kAddrSet6);
   need_set(net.exclude_set(), SetKind::kIfnameSet);
   need_set(net.v4_map(), SetKind::kMapV4);
   need_set(net.v6_map(), SetKind::kMapV6);
+  need_set(net.v4_bound_map(), SetKind::kMapV4Bound);
+  need_set(net.v6_bound_map(), SetKind::kMapV6Bound);
 
+  // The network's chain: exclusions first, then host-IP-bound mappings (more specific), then the
+  // rest. A lookup that misses ends its rule, so the next one is tried.
   if (!have.chains.count(net.chain)) {
-    tx.add_chain({net.chain, std::nullopt});
+    tx.add_chain({net.chain, std::nullopt, 0, false});
     tx.add_rule({net.chain, RuleKind::kExclude, net.exclude_set()});
+    tx.add_rule({net.chain, RuleKind::kDnatV4Bound, net.v4_bound_map()});
+    tx.add_rule({net.chain, RuleKind::kDnatV6Bound, net.v6_bound_map()});
     tx.add_rule({net.chain, RuleKind::kDnatV4, net.v4_map()});
     tx.add_rule({net.chain, RuleKind::kDnatV6, net.v6_map()});
   }
+  // Only packets to a local address are looked at: traffic routed through the node is never
+  // translated. Bound mappings first, so a host IP binding wins over an unbound mapping.
   for (auto [name, hook] : {std::pair{kPreroutingChain, Hook::kPrerouting}, std::pair{kOutputChain, Hook::kOutput}}) {
     if (have.chains.count(name)) continue;
-    tx.add_chain({name, hook});
+    tx.add_chain({name, hook, -100, false});  // dstnat
+    tx.add_rule({name, RuleKind::kDispatch4, kDispatchMap4});
+    tx.add_rule({name, RuleKind::kDispatch6, kDispatchMap6});
     tx.add_rule({name, RuleKind::kDispatch, kDispatchMap});
+  }
+  if (!have.chains.count(kPostroutingChain)) {
+    tx.add_chain({kPostroutingChain, Hook::kPostrouting, 100, false});  // srcnat
+    tx.add_rule({kPostroutingChain, RuleKind::kHairpin4, kHairpinSet4});
+    tx.add_rule({kPostroutingChain, RuleKind::kHairpin6, kHairpinSet6});
+    tx.add_rule({kPostroutingChain, RuleKind::kMasqAll4, kMasqAllSet4});
+    tx.add_rule({kPostroutingChain, RuleKind::kMasqAll6, kMasqAllSet6});
+    tx.add_rule({kPostroutingChain, RuleKind::kMasqLocalhost, ""});
+  }
+  if (!have.chains.count(kGuardChain)) {
+    tx.add_chain({kGuardChain, Hook::kPrerouting, -300, true});  // raw, before conntrack
+    tx.add_rule({kGuardChain, RuleKind::kLocalnetGuard, ""});
   }
 }
 
 namespace {
 
-void put_u32_padded(Bytes& b, const void* p, size_t n) {
+void put_padded(Bytes& b, const void* p, size_t n) {
   size_t at = b.size();
   b.resize(at + ((n + 3) & ~size_t{3}), 0);
   std::memcpy(b.data() + at, p, n);
 }
 
+void put_proto_port(Bytes& b, Protocol proto, uint16_t port) {
+  auto p = static_cast<uint8_t>(proto);
+  uint16_t be = htons(port);
+  put_padded(b, &p, 1);
+  put_padded(b, &be, 2);
+}
+
+const char* proto_text(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?"; }
+
 }  // namespace
 
 Bytes encode_key(Protocol proto, uint16_t port) {
   Bytes b;
-  auto p = static_cast<uint8_t>(proto);
-  uint16_t be = htons(port);
-  put_u32_padded(b, &p, 1);
-  put_u32_padded(b, &be, 2);
+  put_proto_port(b, proto, port);
+  return b;
+}
+
+Bytes encode_bound_key(const in_addr& host, Protocol proto, uint16_t port) {
+  Bytes b;
+  put_padded(b, &host, 4);
+  put_proto_port(b, proto, port);
+  return b;
+}
+
+Bytes encode_bound_key(const in6_addr& host, Protocol proto, uint16_t port) {
+  Bytes b;
+  put_padded(b, &host, 16);
+  put_proto_port(b, proto, port);
   return b;
 }
 
@@ -59,43 +119,82 @@ Bytes encode_ifname(const std::string& ifname) {
   return b;
 }
 
+Bytes encode_addr(const in_addr& addr) {
+  Bytes b;
+  put_padded(b, &addr, 4);
+  return b;
+}
+
+Bytes encode_addr(const in6_addr& addr) {
+  Bytes b;
+  put_padded(b, &addr, 16);
+  return b;
+}
+
 Bytes encode_v4_target(const in_addr& addr, uint16_t port) {
   Bytes b;
   uint16_t be = htons(port);
-  put_u32_padded(b, &addr, 4);
-  put_u32_padded(b, &be, 2);
+  put_padded(b, &addr, 4);
+  put_padded(b, &be, 2);
   return b;
 }
 
 Bytes encode_v6_target(const in6_addr& addr, uint16_t port) {
   Bytes b;
   uint16_t be = htons(port);
-  put_u32_padded(b, &addr, 16);
-  put_u32_padded(b, &be, 2);
+  put_padded(b, &addr, 16);
+  put_padded(b, &be, 2);
   return b;
 }
 
 std::optional<DecodedKey> decode_key(const Bytes& key) {
-  if (key.size() != 8) return std::nullopt;
+  size_t addr_len = key.size() == 8 ? 0 : key.size() == 12 ? 4 : key.size() == 24 ? 16 : 99;
+  if (addr_len == 99) return std::nullopt;
+  DecodedKey k{key[addr_len], 0, {}};
   uint16_t be;
-  std::memcpy(&be, key.data() + 4, 2);
-  return DecodedKey{key[0], ntohs(be)};
+  std::memcpy(&be, key.data() + addr_len + 4, 2);
+  k.port = ntohs(be);
+  if (addr_len) {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(addr_len == 4 ? AF_INET : AF_INET6, key.data(), buf, sizeof buf);
+    k.host_ip = buf;
+  }
+  return k;
+}
+
+std::string describe_key(const Bytes& key) {
+  auto k = decode_key(key);
+  if (!k) return "?";
+  std::string port = std::string(proto_text(k->proto)) + "/" + std::to_string(k->port);
+  if (k->host_ip.empty()) return port;
+  return port + " on " + (k->host_ip.find(':') != std::string::npos ? "[" + k->host_ip + "]" : k->host_ip);
+}
+
+std::optional<DecodedTarget> decode_target(const Bytes& data) {
+  DecodedTarget t{};
+  uint16_t be;
+  if (data.size() == 8) {
+    t.family = AF_INET;
+    std::memcpy(&t.addr, data.data(), 4);
+    std::memcpy(&be, data.data() + 4, 2);
+  } else if (data.size() == 20) {
+    t.family = AF_INET6;
+    std::memcpy(&t.addr, data.data(), 16);
+    std::memcpy(&be, data.data() + 16, 2);
+  } else {
+    return std::nullopt;
+  }
+  t.port = ntohs(be);
+  return t;
 }
 
 std::string describe_target(const Bytes& data) {
+  auto t = decode_target(data);
+  if (!t) return {};
   char buf[INET6_ADDRSTRLEN];
-  uint16_t be;
-  if (data.size() == 8) {
-    std::memcpy(&be, data.data() + 4, 2);
-    inet_ntop(AF_INET, data.data(), buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(be));
-  }
-  if (data.size() == 20) {
-    std::memcpy(&be, data.data() + 16, 2);
-    inet_ntop(AF_INET6, data.data(), buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(be));
-  }
-  return {};
+  inet_ntop(t->family, &t->addr, buf, sizeof buf);
+  if (t->family == AF_INET) return std::string(buf) + ":" + std::to_string(t->port);
+  return "[" + std::string(buf) + "]:" + std::to_string(t->port);
 }
 
 }  // namespace nftpm

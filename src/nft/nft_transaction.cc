@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -23,64 +25,99 @@ namespace {
 const char* kind_name(SetKind k) {
   switch (k) {
     case SetKind::kVerdictMap: return "inet_proto . inet_service : verdict";
+    case SetKind::kVerdictMap4: return "ipv4_addr . inet_proto . inet_service : verdict";
+    case SetKind::kVerdictMap6: return "ipv6_addr . inet_proto . inet_service : verdict";
     case SetKind::kIfnameSet: return "ifname";
     case SetKind::kMapV4: return "inet_proto . inet_service : ipv4_addr . inet_service";
     case SetKind::kMapV6: return "inet_proto . inet_service : ipv6_addr . inet_service";
+    case SetKind::kMapV4Bound: return "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service";
+    case SetKind::kMapV6Bound: return "ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service";
+    case SetKind::kAddrSet4: return "ipv4_addr";
+    case SetKind::kAddrSet6: return "ipv6_addr";
   }
   return "?";
 }
 
-const char* rule_text(RuleKind k) {
-  switch (k) {
-    case RuleKind::kDispatch: return "fib daddr type local meta l4proto . th dport vmap @";
-    case RuleKind::kExclude: return "iifname @%s return";
-    case RuleKind::kDnatV4: return "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @";
-    case RuleKind::kDnatV6: return "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @";
+const char* hook_name(Hook h) {
+  switch (h) {
+    case Hook::kPrerouting: return "prerouting";
+    case Hook::kOutput: return "output";
+    case Hook::kPostrouting: return "postrouting";
   }
   return "?";
 }
 
-std::string element_text(const NftElement& e) {
+std::string key_text(const NftElement& e) {
+  const Bytes& k = e.key;
+  char buf[INET6_ADDRSTRLEN];
+  if (e.set.size() > 5 && e.set.compare(e.set.size() - 5, 5, "-excl") == 0) {
+    return '"' + std::string(k.begin(), std::find(k.begin(), k.end(), 0)) + '"';
+  }
+  if (k.size() == 4 || k.size() == 16) {
+    inet_ntop(k.size() == 4 ? AF_INET : AF_INET6, k.data(), buf, sizeof buf);
+    return buf;
+  }
+  auto d = decode_key(k);
+  if (!d) return "?";
+  std::string s = d->proto == 6 ? "tcp" : d->proto == 17 ? "udp" : d->proto == 132 ? "sctp" : std::to_string(d->proto);
+  s += " . " + std::to_string(d->port);
+  return d->host_ip.empty() ? s : d->host_ip + " . " + s;
+}
+
+}  // namespace
+
+std::string describe_rule(const NftRule& r) {
+  const std::string& s = r.set;
+  switch (r.kind) {
+    case RuleKind::kDispatch: return "fib daddr type local meta l4proto . th dport vmap @" + s;
+    case RuleKind::kDispatch4: return "fib daddr type local ip daddr . meta l4proto . th dport vmap @" + s;
+    case RuleKind::kDispatch6: return "fib daddr type local ip6 daddr . meta l4proto . th dport vmap @" + s;
+    case RuleKind::kExclude: return "iifname @" + s + " return";
+    case RuleKind::kDnatV4: return "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @" + s;
+    case RuleKind::kDnatV6: return "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @" + s;
+    case RuleKind::kDnatV4Bound: return "meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @" + s;
+    case RuleKind::kDnatV6Bound: return "meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @" + s;
+    case RuleKind::kHairpin4: return "ct status dnat ip saddr @" + s + " ip daddr @" + s + " masquerade";
+    case RuleKind::kHairpin6: return "ct status dnat ip6 saddr @" + s + " ip6 daddr @" + s + " masquerade";
+    case RuleKind::kMasqAll4: return "ct status dnat ip daddr @" + s + " masquerade";
+    case RuleKind::kMasqAll6: return "ct status dnat ip6 daddr @" + s + " masquerade";
+    case RuleKind::kMasqLocalhost: return "oifname != \"lo\" ct status dnat ip saddr 127.0.0.0/8 masquerade";
+    case RuleKind::kLocalnetGuard: return "iifname != \"lo\" ip daddr 127.0.0.0/8 drop";
+  }
+  return "?";
+}
+
+std::string describe_element(const NftElement& e) {
   std::ostringstream o;
-  if (auto k = decode_key(e.key)) {
-    o << (k->proto == 6 ? "tcp" : k->proto == 17 ? "udp" : k->proto == 132 ? "sctp" : std::to_string(k->proto))
-      << " . " << k->port;
-  } else {
-    o << '"' << std::string(e.key.begin(), std::find(e.key.begin(), e.key.end(), 0)) << '"';
-  }
+  o << key_text(e);
   if (!e.goto_chain.empty()) o << " : goto " << e.goto_chain;
   if (!e.data.empty()) o << " : " << describe_target(e.data);
   if (!e.comment.empty()) o << " comment \"" << e.comment << '"';
   return o.str();
 }
 
-}  // namespace
-
-std::string describe_rule(const NftRule& r) {
-  std::string t = rule_text(r.kind);
-  if (r.kind == RuleKind::kExclude) return "iifname @" + r.set + " return";
-  return t + r.set;
+std::string describe_chain(const NftChain& c) {
+  std::string s = c.name;
+  if (c.hook) {
+    s += std::string(" { type ") + (c.filter ? "filter" : "nat") + " hook " + hook_name(*c.hook) + " priority " +
+         std::to_string(c.priority) + " }";
+  }
+  return s;
 }
-
-std::string describe_element(const NftElement& e) { return element_text(e); }
 
 std::string NftTransaction::dump() const {
   std::ostringstream o;
   for (const auto& op : ops_) {
     switch (op.type) {
       case OpType::kAddTable: o << "add table inet " << table_ << "\n"; break;
-      case OpType::kAddChain:
-        o << "add chain " << op.chain.name;
-        if (op.chain.hook) o << (*op.chain.hook == Hook::kPrerouting ? " { nat prerouting -100 }" : " { nat output -100 }");
-        o << "\n";
-        break;
+      case OpType::kAddChain: o << "add chain " << describe_chain(op.chain) << "\n"; break;
       case OpType::kAddSet: o << "add set " << op.set.name << " { " << kind_name(op.set.kind) << " }\n"; break;
       case OpType::kAddRule: o << "add rule " << op.rule.chain << " " << describe_rule(op.rule) << "\n"; break;
       case OpType::kCreateElements:
       case OpType::kAddElements:
       case OpType::kDeleteElements: {
         const char* verb = op.type == OpType::kCreateElements ? "create" : op.type == OpType::kAddElements ? "add" : "delete";
-        for (const auto& e : op.elements) o << verb << " element " << e.set << " " << element_text(e) << "\n";
+        for (const auto& e : op.elements) o << verb << " element " << e.set << " " << describe_element(e) << "\n";
         break;
       }
     }

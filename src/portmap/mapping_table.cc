@@ -3,10 +3,12 @@
 //   host port that is taken (EEXIST/EBUSY) and a missing table (ENOENT); only then do we read.
 // - Every batch that depends on what we read carries the generation we read it at; ERESTART
 //   means another process committed in between, so we read again and retry.
+#include "nftpm/mapping_table.h"
+
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cstring>
-
-#include "nftpm/mapping_table.h"
 
 namespace nftpm {
 
@@ -16,11 +18,19 @@ Error nft_failure(const std::string& what, int err) {
   return Error(ErrorCode::kNftablesFailure, what + ": " + std::strerror(err));
 }
 
-std::string describe_mapping(const NftElement& e) {
-  auto k = decode_key(e.key);
-  if (!k) return "?";
-  const char* p = k->proto == 6 ? "tcp" : k->proto == 17 ? "udp" : k->proto == 132 ? "sctp" : "?";
-  return std::string(p) + "/" + std::to_string(k->port);
+Error try_again(const std::string& what) {
+  return Error(ErrorCode::kTryAgainLater, "the nftables ruleset kept changing while " + what,
+               "gave up after " + std::to_string(MappingTable::kMaxAttempts) + " attempts");
+}
+
+std::string holder_text(const NftElement& have) {
+  auto holder = OwnerTag::decode(have.comment);
+  if (!holder) return "an element not made by this plugin (comment \"" + have.comment + "\")";
+  return "container " + holder->container_id + " (network " + holder->network + ", interface " + holder->ifname + ")";
+}
+
+bool is_address_set(const std::string& set) {
+  return set == kHairpinSet4 || set == kHairpinSet6 || set == kMasqAllSet4 || set == kMasqAllSet6;
 }
 
 }  // namespace
@@ -30,27 +40,52 @@ MappingTable::Wanted MappingTable::wanted_elements(const OwnerTag& owner, const 
   Wanted w;
   std::string tag = owner.encode();
   for (const auto& m : mappings) {
-    Bytes key = encode_key(m.protocol, m.host_port);
-    w.dispatch.push_back({kDispatchMap, key, {}, layout_.chain, tag});
-    if (addrs.v4) w.v4.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
-    if (addrs.v6) w.v6.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
+    if (m.host_ip.empty()) {
+      Bytes key = encode_key(m.protocol, m.host_port);
+      w.ports.push_back({kDispatchMap, key, {}, layout_.chain, tag});
+      if (addrs.v4) w.ports.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
+      if (addrs.v6) w.ports.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
+      continue;
+    }
+    // A host IP binds the mapping to that address, and so to its family only.
+    in_addr h4{};
+    in6_addr h6{};
+    if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
+      if (!addrs.v4) continue;
+      Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
+      w.ports.push_back({kDispatchMap4, key, {}, layout_.chain, tag});
+      w.ports.push_back({layout_.v4_bound_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
+    } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
+      if (!addrs.v6) continue;
+      Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
+      w.ports.push_back({kDispatchMap6, key, {}, layout_.chain, tag});
+      w.ports.push_back({layout_.v6_bound_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
+    }
+  }
+  if (!w.ports.empty()) {
+    auto add_addr = [&](const char* set, const Bytes& key) { w.addresses.push_back({set, key, {}, {}, tag}); };
+    if (options_.hairpin && addrs.v4) add_addr(kHairpinSet4, encode_addr(*addrs.v4));
+    if (options_.hairpin && addrs.v6) add_addr(kHairpinSet6, encode_addr(*addrs.v6));
+    if (options_.masq_all && addrs.v4) add_addr(kMasqAllSet4, encode_addr(*addrs.v4));
+    if (options_.masq_all && addrs.v6) add_addr(kMasqAllSet6, encode_addr(*addrs.v6));
   }
   return w;
 }
 
 Status MappingTable::add(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs) {
-  if (mappings.empty()) return ok_status();
   Wanted w = wanted_elements(owner, mappings, addrs);
+  if (w.ports.empty()) return ok_status();
   std::vector<NftElement> excluded;
   for (const auto& d : exclude_devices_) excluded.push_back({layout_.exclude_set(), encode_ifname(d), {}, {}, {}});
 
+  bool create_layout = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    // Fast path: the layout exists, the ports are free. No read at all.
+    // Fast path: the layout exists, the ports are free: no read at all.
     NftTransaction tx(kTableName);
     std::optional<uint32_t> genid;
-    if (attempt > 0) {
-      // We come back here after ENOENT: create what is missing, guarded by the generation so two
-      // processes never both add the same rules.
+    if (create_layout) {
+      // Create what is missing, guarded by the generation so two processes never both add the
+      // same rules.
       auto gen = nft_.generation();
       if (!gen) return gen.take_error();
       auto have = nft_.list_table(kTableName);
@@ -59,82 +94,58 @@ Status MappingTable::add(const OwnerTag& owner, const std::vector<PortMapping>& 
       add_missing_objects(tx, *have, layout_);
     }
     tx.add_elements(excluded);
-    tx.create_elements(w.dispatch);
-    tx.create_elements(w.v4);
-    tx.create_elements(w.v6);
+    tx.create_elements(w.ports);
+    tx.create_elements(w.addresses);
     auto out = nft_.commit(tx, genid);
     if (!out) return out.take_error();
     switch (out->error) {
       case 0: return ok_status();
       case ENOENT:
-        // Table, chain or map missing: create them. Missing after we created what we read was
-        // missing is not a race (that would be ERESTART): something else is wrong.
-        if (genid) return nft_failure("creating the port mapper's table inet " + std::string(kTableName), ENOENT);
+        // Missing after we created what we read was missing is not a race (that would be
+        // ERESTART): something else is wrong.
+        if (genid) return nft_failure("creating the table inet " + std::string(kTableName), ENOENT);
+        create_layout = true;
         continue;
-      case ERESTART: continue;   // someone committed between our read and our write
+      case ERESTART: continue;
       case EEXIST:
       case EBUSY: {
-        bool only_own = false;
-        if (auto s = explain_conflict(owner, w, &only_own); !s) return s;
-        if (!only_own) continue;  // it went away meanwhile: try again
-        auto r = replace_own(owner, w);
-        if (!r && r.error().code == ErrorCode::kTryAgainLater) continue;
-        return r;
+        auto s = resolve_conflict(owner, w);
+        if (s) return s;
+        if (s.error().code != ErrorCode::kTryAgainLater) return s;
+        continue;
       }
-      default:
-        return nft_failure("adding port mappings to table inet " + std::string(kTableName), out->error);
+      default: return nft_failure("adding port mappings to table inet " + std::string(kTableName), out->error);
     }
   }
-  return Error(ErrorCode::kTryAgainLater, "the nftables ruleset kept changing while adding port mappings",
-               "gave up after " + std::to_string(kMaxAttempts) + " attempts");
+  return try_again("adding port mappings");
 }
 
-// Finds who holds the ports we asked for. Another owner is a conflict error; our own leftovers
-// (an ADD repeated after a crash) are reported through *only_own_leftovers for replacement.
-Status MappingTable::explain_conflict(const OwnerTag& owner, const Wanted& w, bool* only_own_leftovers) {
-  *only_own_leftovers = false;
-  bool any = false;
-  for (const auto* list : {&w.dispatch, &w.v4, &w.v6}) {
-    for (const auto& e : *list) {
-      auto have = nft_.get_element(kTableName, e.set, e.key);
-      if (!have) return have.take_error();
-      if (!*have) continue;
-      any = true;
-      auto holder = OwnerTag::decode((*have)->comment);
-      if (holder && *holder == owner) continue;
-      std::string who = holder ? "container " + holder->container_id + " (network " + holder->network +
-                                     ", interface " + holder->ifname + ")"
-                               : "an element not made by this plugin (comment \"" + (*have)->comment + "\")";
-      std::string target = describe_target((*have)->data);
-      return Error(ErrorCode::kPortConflict,
-                   "host port " + describe_mapping(e) + " is already mapped by " + who,
-                   target.empty() ? "" : "it points at " + target);
-    }
-  }
-  *only_own_leftovers = any;
-  return ok_status();
-}
-
-// Replaces the owner's own elements for these keys with the wanted ones, atomically.
-Status MappingTable::replace_own(const OwnerTag& owner, const Wanted& w) {
+// Someone holds some of our keys. A port held by another owner is a conflict, reported with the
+// holder's name; our own leftovers (an ADD repeated after a crash) and addresses left by a gone
+// container are replaced, atomically and guarded by the generation (kTryAgainLater: go round).
+Status MappingTable::resolve_conflict(const OwnerTag& owner, const Wanted& w) {
   auto gen = nft_.generation();
   if (!gen) return gen.take_error();
-  NftTransaction tx(kTableName);
+  std::string tag = owner.encode();
   std::vector<NftElement> stale;
-  for (const auto* list : {&w.dispatch, &w.v4, &w.v6}) {
+  for (const auto* list : {&w.ports, &w.addresses}) {
     for (const auto& e : *list) {
       auto have = nft_.get_element(kTableName, e.set, e.key);
       if (!have) return have.take_error();
       if (!*have) continue;
-      auto holder = OwnerTag::decode((*have)->comment);
-      if (!holder || !(*holder == owner)) return Error(ErrorCode::kTryAgainLater, "owner changed");
+      if ((*have)->comment != tag && list == &w.ports) {
+        std::string target = describe_target((*have)->data);
+        return Error(ErrorCode::kPortConflict,
+                     "host port " + describe_key(e.key) + " is already mapped by " + holder_text(**have),
+                     target.empty() ? "" : "it points at " + target);
+      }
       stale.push_back(**have);
     }
   }
+  NftTransaction tx(kTableName);
   tx.delete_elements(stale);
-  tx.create_elements(w.dispatch);
-  tx.create_elements(w.v4);
-  tx.create_elements(w.v6);
+  tx.create_elements(w.ports);
+  tx.create_elements(w.addresses);
   auto out = nft_.commit(tx, *gen);
   if (!out) return out.take_error();
   if (out->error == 0) return ok_status();
@@ -144,60 +155,113 @@ Status MappingTable::replace_own(const OwnerTag& owner, const Wanted& w) {
   return nft_failure("replacing port mappings in table inet " + std::string(kTableName), out->error);
 }
 
-Status MappingTable::remove(const OwnerTag& owner, const std::optional<std::vector<PortMapping>>& mappings) {
+Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
+                                                     const std::optional<std::vector<PortMapping>>& mappings) {
   std::string tag = owner.encode();
+  if (!mappings) return remove_where([&](const NftElement& e) { return e.comment == tag; });
+
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto gen = nft_.generation();
     if (!gen) return gen.take_error();
     std::vector<NftElement> owned;
-    auto consider = [&](const NftElement& e) {
-      // The owner is compared whole: P never matches P.C, net a never matches net ab.
-      if (e.comment == tag) owned.push_back(e);
+    // The owner is compared whole: P never matches P.C, network a never matches network ab.
+    auto take = [&](const std::string& set, const Bytes& key) -> Status {
+      auto have = nft_.get_element(kTableName, set, key);
+      if (!have) return have.take_error();
+      if (*have && (*have)->comment == tag) owned.push_back(**have);
+      return ok_status();
     };
-    if (mappings) {
-      for (const auto& m : *mappings) {
+    for (const auto& m : *mappings) {
+      std::vector<std::pair<std::string, Bytes>> keys;
+      in_addr h4{};
+      in6_addr h6{};
+      if (m.host_ip.empty()) {
         Bytes key = encode_key(m.protocol, m.host_port);
-        for (const std::string& set : {std::string(kDispatchMap), layout_.v4_map(), layout_.v6_map()}) {
-          auto have = nft_.get_element(kTableName, set, key);
-          if (!have) return have.take_error();
-          if (*have) consider(**have);
-        }
+        keys = {{kDispatchMap, key}, {layout_.v4_map(), key}, {layout_.v6_map(), key}};
+      } else if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
+        Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
+        keys = {{kDispatchMap4, key}, {layout_.v4_bound_map(), key}};
+      } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
+        Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
+        keys = {{kDispatchMap6, key}, {layout_.v6_bound_map(), key}};
       }
-    } else {
-      for (const std::string& set : {std::string(kDispatchMap), layout_.v4_map(), layout_.v6_map()}) {
-        auto all = nft_.list_elements(kTableName, set);
-        if (!all) return all.take_error();
-        for (const auto& e : *all) consider(e);
+      for (const auto& [set, key] : keys) NFTPM_TRY(take(set, key));
+    }
+    // The container's addresses, learnt from its mappings' targets, key its address elements.
+    std::set<Bytes> addrs;
+    for (const auto& e : owned) {
+      if (auto t = decode_target(e.data)) {
+        addrs.insert(t->family == AF_INET ? Bytes(e.data.begin(), e.data.begin() + 4)
+                                          : Bytes(e.data.begin(), e.data.begin() + 16));
       }
     }
-    if (owned.empty()) return ok_status();
+    for (const auto& a : addrs) {
+      bool v4 = a.size() == 4;
+      NFTPM_TRY(take(v4 ? kHairpinSet4 : kHairpinSet6, a));
+      NFTPM_TRY(take(v4 ? kMasqAllSet4 : kMasqAllSet6, a));
+    }
+    if (owned.empty()) return owned;
     NftTransaction tx(kTableName);
     tx.delete_elements(owned);
     auto out = nft_.commit(tx, *gen);
     if (!out) return out.take_error();
-    if (out->error == 0) return ok_status();
+    if (out->error == 0) return owned;
     if (out->error == ERESTART || out->error == ENOENT) continue;
     return nft_failure("removing port mappings from table inet " + std::string(kTableName), out->error);
   }
-  return Error(ErrorCode::kTryAgainLater, "the nftables ruleset kept changing while removing port mappings");
+  return try_again("removing port mappings");
+}
+
+Result<std::vector<NftElement>> MappingTable::gc(const std::string& network, const Attachments& valid) {
+  return remove_where([&](const NftElement& e) {
+    auto o = OwnerTag::decode(e.comment);
+    return o && o->network == network && !valid.count({o->container_id, o->ifname});
+  });
+}
+
+Result<std::vector<NftElement>> MappingTable::remove_where(const std::function<bool(const NftElement&)>& select) {
+  std::vector<std::string> sets = global_owned_sets();
+  for (auto& s : network_owned_sets(layout_)) sets.push_back(s);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    auto gen = nft_.generation();
+    if (!gen) return gen.take_error();
+    std::vector<NftElement> picked;
+    for (const auto& set : sets) {
+      auto all = nft_.list_elements(kTableName, set);
+      if (!all) return all.take_error();
+      for (auto& e : *all) {
+        if (select(e)) picked.push_back(std::move(e));
+      }
+    }
+    if (picked.empty()) return picked;
+    NftTransaction tx(kTableName);
+    tx.delete_elements(picked);
+    auto out = nft_.commit(tx, *gen);
+    if (!out) return out.take_error();
+    if (out->error == 0) return picked;
+    if (out->error == ERESTART || out->error == ENOENT) continue;
+    return nft_failure("removing port mappings from table inet " + std::string(kTableName), out->error);
+  }
+  return try_again("removing port mappings");
 }
 
 Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs) {
   Wanted w = wanted_elements(owner, mappings, addrs);
-  for (const auto* list : {&w.dispatch, &w.v4, &w.v6}) {
+  for (const auto* list : {&w.ports, &w.addresses}) {
     for (const auto& e : *list) {
       auto have = nft_.get_element(kTableName, e.set, e.key);
       if (!have) return have.take_error();
-      std::string what = "port mapping " + describe_mapping(e) + " in " + e.set;
+      std::string what = (is_address_set(e.set) ? "address element " : "port mapping ") +
+                         (is_address_set(e.set) ? describe_element(e) : describe_key(e.key)) + " in " + e.set;
       if (!*have) return Error(ErrorCode::kNftablesFailure, what + " is missing");
       if ((*have)->comment != e.comment) {
         return Error(ErrorCode::kNftablesFailure, what + " belongs to another owner",
                      "expected \"" + e.comment + "\", found \"" + (*have)->comment + "\"");
       }
       if (!(*have)->same_value(e)) {
+        auto text = [](const NftElement& x) { return x.goto_chain.empty() ? describe_target(x.data) : "goto " + x.goto_chain; };
         return Error(ErrorCode::kNftablesFailure, what + " points at the wrong target",
-                     "expected " + (e.goto_chain.empty() ? describe_target(e.data) : e.goto_chain) + ", found " +
-                         ((*have)->goto_chain.empty() ? describe_target((*have)->data) : (*have)->goto_chain));
+                     "expected " + text(e) + ", found " + text(**have));
       }
     }
   }

@@ -4,10 +4,14 @@
 
 #include <arpa/inet.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "nftpm/config.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/owner_tag.h"
+#include "nftpm/route_localnet.h"
 #include "nftpm/status.h"
 
 namespace nftpm {
@@ -60,10 +64,49 @@ Result<std::string> result_text(const json& given, const std::string& given_vers
   return cni_result_to_json(*parsed, requested).dump() + "\n";
 }
 
+// Conntrack sweeps for what DEL or GC removed: the flows translated to the removed targets.
+std::vector<ConntrackSweep> sweeps_after_delete(const std::vector<NftElement>& removed) {
+  std::vector<ConntrackSweep> out;
+  for (const auto& e : removed) {
+    auto k = decode_key(e.key);
+    auto t = decode_target(e.data);
+    if (!k || !t) continue;
+    out.push_back({k->proto, k->port, ConntrackSweep::Mode::kAfterDelete, {{t->family, t->addr, t->port}}});
+  }
+  return out;
+}
+
+class NoNodeEffects : public NodeEffects {
+ public:
+  void sweep_conntrack(const std::vector<ConntrackSweep>&) override {}
+  void enable_localhost(const in_addr&) override {}
+};
+
+class KernelNodeEffects : public NodeEffects {
+ public:
+  void sweep_conntrack(const std::vector<ConntrackSweep>& sweeps) override {
+    if (sweeps.empty()) return;
+    auto ct = open_conntrack();
+    if (!ct) return warn("conntrack: " + ct.error().msg);
+    for (const auto& s : sweeps) {
+      if (auto r = (*ct)->sweep(s); !r) return warn("conntrack: " + r.error().msg);
+    }
+  }
+  void enable_localhost(const in_addr& container) override {
+    auto dev = route_interface(container);
+    if (!dev) return warn("localhost mapping: " + dev.error().msg);
+    if (auto s = enable_route_localnet(*dev); !s) warn("localhost mapping: " + s.error().msg);
+  }
+
+ private:
+  static void warn(const std::string& m) { fprintf(stderr, "nft-port-mapper: warning: %s\n", m.c_str()); }
+};
+
 class Plugin {
  public:
-  Plugin(const CniEnv& env, const NetConfig& cfg, const NftablesFactory& nft, DelegateRunner& delegate)
-      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate) {}
+  Plugin(const CniEnv& env, const NetConfig& cfg, const NftablesFactory& nft, DelegateRunner& delegate,
+         NodeEffects& effects)
+      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate), effects_(effects) {}
 
   PluginOutput run() {
     Result<std::string> out = Error(ErrorCode::kUnsupportedCommand, "unsupported");
@@ -72,6 +115,7 @@ class Plugin {
       case CniCommand::kDel: out = del(); break;
       case CniCommand::kCheck: out = check(); break;
       case CniCommand::kStatus: out = status(); break;
+      case CniCommand::kGc: out = gc(); break;
       default:
         out = Error(ErrorCode::kUnsupportedCommand,
                     std::string("CNI_COMMAND ") + command_name(env_.command) + " is not supported yet");
@@ -88,7 +132,8 @@ class Plugin {
       auto n = nft_factory_();
       if (!n) return n.take_error();
       nft_ = std::move(*n);
-      table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices);
+      table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices,
+                     MappingOptions{cfg_.snat, cfg_.masq_all});
     }
     return &*table_;
   }
@@ -148,6 +193,7 @@ class Plugin {
       auto t = table();
       if (!t) return undo_delegate(t.take_error());
       if (auto s = (*t)->add(*tag, cfg_.mappings, *addrs); !s) return undo_delegate(s.take_error());
+      after_add(*addrs);
     }
     auto text = result_text(result, result_version, cfg_.result_version());
     if (!text) {
@@ -158,6 +204,25 @@ class Plugin {
       return undo_delegate(text.take_error());
     }
     return *text;
+  }
+
+  // Flows to these host ports that the new mapping would not see (UDP above all) are cut, and
+  // localhost:hostPort is made routable.
+  void after_add(const ContainerAddrs& addrs) {
+    std::vector<FlowTarget> targets;
+    std::vector<ConntrackSweep> sweeps;
+    for (const auto& m : cfg_.mappings) {
+      ConntrackSweep s{static_cast<uint8_t>(m.protocol), m.host_port, ConntrackSweep::Mode::kAfterAdd, {}};
+      if (addrs.v4) {
+        FlowTarget t{AF_INET, {}, m.container_port};
+        std::memcpy(&t.addr, &*addrs.v4, 4);
+        s.targets.push_back(t);
+      }
+      if (addrs.v6) s.targets.push_back({AF_INET6, *addrs.v6, m.container_port});
+      sweeps.push_back(s);
+    }
+    effects_.sweep_conntrack(sweeps);
+    if (cfg_.snat && addrs.v4) effects_.enable_localhost(*addrs.v4);
   }
 
   // After a failure following the delegate's ADD: detach again, and report the first error.
@@ -177,7 +242,9 @@ class Plugin {
     if (!t) return t.take_error();
     std::optional<std::vector<PortMapping>> keys;
     if (!cfg_.mappings.empty()) keys = cfg_.mappings;
-    if (auto s = (*t)->remove(*tag, keys); !s) return s.take_error();
+    auto removed = (*t)->remove(*tag, keys);
+    if (!removed) return removed.take_error();
+    effects_.sweep_conntrack(sweeps_after_delete(*removed));
     if (cfg_.delegate_mode()) {
       auto out = run_delegate(CniCommand::kDel);
       if (!out) return out.take_error();
@@ -206,6 +273,17 @@ class Plugin {
     return std::string();
   }
 
+  // CNI 1.1 GC: every mapping of this network whose owner is not a valid attachment goes.
+  Result<std::string> gc() {
+    Attachments valid(cfg_.valid_attachments.begin(), cfg_.valid_attachments.end());
+    auto t = table();
+    if (!t) return t.take_error();
+    auto removed = (*t)->gc(cfg_.name, valid);
+    if (!removed) return removed.take_error();
+    effects_.sweep_conntrack(sweeps_after_delete(*removed));
+    return std::string();
+  }
+
   Result<std::string> status() {
     auto n = nft_factory_();
     if (!n) return n.take_error();
@@ -217,14 +295,22 @@ class Plugin {
   const NetConfig& cfg_;
   const NftablesFactory& nft_factory_;
   DelegateRunner& delegate_;
+  NodeEffects& effects_;
   std::unique_ptr<Nftables> nft_;
   std::optional<MappingTable> table_;
 };
 
 }  // namespace
 
+NodeEffects& no_node_effects() {
+  static NoNodeEffects none;
+  return none;
+}
+
+std::unique_ptr<NodeEffects> kernel_node_effects() { return std::make_unique<KernelNodeEffects>(); }
+
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
-                        DelegateRunner& delegate) {
+                        DelegateRunner& delegate, NodeEffects& effects) {
   auto env = parse_cni_env(getenv_fn);
   // Errors before the config is parsed answer in its cniVersion if it has a readable one, else in
   // the 0.1.0 era a config without cniVersion (Mesos) means.
@@ -251,7 +337,7 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
     return error_output(Error(ErrorCode::kInvalidEnvironment, "CNI_PATH is not set: cannot find the delegate plugin"),
                         cfg->result_version());
   }
-  return Plugin(*env, *cfg, nft, delegate).run();
+  return Plugin(*env, *cfg, nft, delegate, effects).run();
 }
 
 }  // namespace nftpm
