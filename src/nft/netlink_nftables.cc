@@ -320,6 +320,13 @@ void set_set_kind(nftnl_set* s, SetKind kind) {
     case SetKind::kAddrSet4: sh = {kTypeIpv4, 4, 0, 0, false}; break;
     case SetKind::kAddrSet6: sh = {kTypeIpv6, 16, 0, 0, false}; break;
   }
+  if (kind == SetKind::kIfnameSet) {
+    // nft prints a key in the byte order the set's userdata names; an interface name is a
+    // host-order string (BYTEORDER_HOST_ENDIAN = 1), else `nft list` shows "" for every device.
+    UdataPtr ud(nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN));
+    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+    nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+  }
   nftnl_set_set_u32(s, NFTNL_SET_FLAGS, sh.map ? NFT_SET_MAP : 0);
   nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sh.key_type);
   nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sh.key_len);
