@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "nftpm/config.h"
@@ -31,12 +32,18 @@ int main() {
   }
   PluginOutput out;
   if (read_failed) {
-    out = {cni_error_to_json(Error(ErrorCode::kReadFailure, "cannot read the network config from stdin",
-                                   std::strerror(errno)), "0.1.0").dump() + "\n", 1};
+    out = {json_text(cni_error_to_json(Error(ErrorCode::kReadFailure, "cannot read the network config from stdin",
+                                             std::strerror(errno)), "0.1.0")) + "\n", 1};
   } else {
-    ProcessDelegateRunner delegate;
-    auto effects = kernel_node_effects();
-    out = run_plugin(process_getenv, input, open_netlink_nftables, delegate, *effects);
+    // Nothing is expected to throw; should anything still, the caller gets an error document
+    // rather than a crash with no words.
+    try {
+      ProcessDelegateRunner delegate;
+      auto effects = kernel_node_effects();
+      out = run_plugin(process_getenv, input, open_netlink_nftables, delegate, *effects);
+    } catch (const std::exception& e) {
+      out = {json_text(cni_error_to_json(Error(ErrorCode::kIoFailure, "internal error", e.what()), "0.1.0")) + "\n", 1};
+    }
   }
   fwrite(out.stdout_text.data(), 1, out.stdout_text.size(), stdout);
   fflush(stdout);

@@ -83,6 +83,9 @@ nlohmann::json cni_result_to_json(const CniResult& r, const std::string& version
 // interface index are taken, as old results have none).
 std::vector<CniIp> container_ips(const CniResult& r, const std::string& ifname);
 
+// JSON to text that never throws: strings from input may hold invalid UTF-8, which is replaced.
+std::string json_text(const nlohmann::json& j);
+
 // --- errors ----------------------------------------------------------------------------------
 
 nlohmann::json cni_error_to_json(const Error& e, const std::string& version);

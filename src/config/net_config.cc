@@ -96,7 +96,7 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     if (!it->is_array()) return invalid("\"excludeDevices\" must be an array of interface names");
     for (const auto& d : *it) {
       if (!d.is_string() || !valid_ifname(d.get<std::string>())) {
-        return invalid("\"excludeDevices\" entry " + d.dump() + " is not a valid interface name");
+        return invalid("\"excludeDevices\" entry " + json_text(d) + " is not a valid interface name");
       }
       c.exclude_devices.push_back(d.get<std::string>());
     }

@@ -40,12 +40,12 @@ Result<uint16_t> parse_port(const json& m, const char* key, const std::string& w
   auto it = m.find(key);
   if (it == m.end() || it->is_null()) return bad_mapping(where, std::string("\"") + key + "\" is missing");
   if (!it->is_number_integer()) {
-    return bad_mapping(where, std::string("\"") + key + "\" must be an integer, got " + it->dump());
+    return bad_mapping(where, std::string("\"") + key + "\" must be an integer, got " + json_text(*it));
   }
   // Read through int64/uint64 so that huge values are judged, not wrapped.
   bool in_range = it->is_number_unsigned() ? it->get<uint64_t>() >= 1 && it->get<uint64_t>() <= 65535
                                            : it->get<int64_t>() >= 1 && it->get<int64_t>() <= 65535;
-  if (!in_range) return bad_mapping(where, std::string("\"") + key + "\" " + it->dump() + " is not in 1..65535");
+  if (!in_range) return bad_mapping(where, std::string("\"") + key + "\" " + json_text(*it) + " is not in 1..65535");
   return static_cast<uint16_t>(it->get<int64_t>());
 }
 
@@ -54,7 +54,7 @@ Result<Protocol> parse_protocol_field(const json& m, const std::string& where) {
   if (it == m.end() || it->is_null()) return Protocol::kTcp;  // Mesos: missing means tcp
   if (!it->is_string()) return bad_mapping(where, "\"protocol\" must be a string");
   auto p = parse_protocol(it->get<std::string>());
-  if (!p) return bad_mapping(where, "unknown protocol " + it->dump() + " (tcp, udp or sctp)");
+  if (!p) return bad_mapping(where, "unknown protocol " + json_text(*it) + " (tcp, udp or sctp)");
   return *p;
 }
 

@@ -21,7 +21,7 @@ using nlohmann::json;
 namespace {
 
 PluginOutput error_output(const Error& e, const std::string& version) {
-  return {cni_error_to_json(e, version).dump() + "\n", 1};
+  return {json_text(cni_error_to_json(e, version)) + "\n", 1};
 }
 
 // The delegate's config: the delegate object with the outer name and args written in. No
@@ -31,7 +31,7 @@ std::string delegate_config(const NetConfig& c) {
   d["name"] = c.name;
   if (auto it = c.raw.find("args"); it != c.raw.end()) d["args"] = *it;
   if (auto it = c.raw.find("prevResult"); it != c.raw.end() && d.contains("cniVersion")) d["prevResult"] = *it;
-  return d.dump();
+  return json_text(d);
 }
 
 Result<ContainerAddrs> addresses_of(const CniResult& r, const std::string& ifname) {
@@ -57,11 +57,11 @@ Result<std::string> result_text(const json& given, const std::string& given_vers
     // 0.1.0 and 0.2.0 results have the same shape: only the label changes.
     json out = given;
     out["cniVersion"] = requested;
-    return out.dump() + "\n";
+    return json_text(out) + "\n";
   }
   auto parsed = parse_cni_result(given, v);
   if (!parsed) return parsed.take_error();
-  return cni_result_to_json(*parsed, requested).dump() + "\n";
+  return json_text(cni_result_to_json(*parsed, requested)) + "\n";
 }
 
 // Conntrack sweeps for what DEL or GC removed: the flows translated to the removed targets.
@@ -323,7 +323,7 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   if (!env) return error_output(env.error(), version);
   if (env->command == CniCommand::kVersion) {
     json v = {{"cniVersion", "1.1.0"}, {"supportedVersions", kSupportedVersions}};
-    return {v.dump() + "\n", 0};
+    return {json_text(v) + "\n", 0};
   }
   auto cfg = parse_net_config(stdin_text, env->command);
   if (!cfg) return error_output(cfg.error(), version);
