@@ -259,7 +259,10 @@ class Plugin {
     if (!cfg_.prev_result) return Error(ErrorCode::kInvalidConfig, "CHECK needs prevResult");
     auto tag = owner();
     if (!tag) return tag.take_error();
-    if (cfg_.delegate_mode()) {
+    // A delegate configured without a cniVersion was attached in the 0.1/0.2 era, which has no
+    // CHECK (bridge refuses it): then only our part can be checked.
+    std::string delegate_version = cfg_.delegate_mode() ? cfg_.delegate->value("cniVersion", std::string()) : "";
+    if (!delegate_version.empty() && compare_versions(delegate_version, "0.4.0") >= 0) {
       auto out = run_delegate(CniCommand::kCheck);
       if (!out) return out.take_error();
     }
