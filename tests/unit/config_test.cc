@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+
+#include "nftpm/config.h"
+
+namespace nftpm {
+namespace {
+
+using nlohmann::json;
+
+json mesos() {
+  return json::parse(R"({"name":"port-mapper-test","type":"mesos-cni-port-mapper","chain":"MESOS-TEST-PORT-MAPPER",
+    "excludeDevices":["mesos-cni0","eth1"],
+    "delegate":{"type":"bridge","bridge":"mesos-cni0","isGateway":true,"ipMasq":true,
+                "ipam":{"type":"host-local","subnet":"192.168.0.0/16","routes":[{"dst":"0.0.0.0/0"}]}},
+    "args":{"org.apache.mesos":{"network_info":{"name":"port-mapper-test","unknown":1,
+      "labels":{"labels":[{"key":"a","value":"b"}]},
+      "port_mappings":[{"host_port":8080,"container_port":80,"protocol":"TCP","extra":true},
+                       {"host_port":5353,"container_port":53,"protocol":"udp"},
+                       {"host_port":9000,"container_port":90}]}}}})");
+}
+
+ErrorCode code_of(const json& j, CniCommand cmd = CniCommand::kAdd) {
+  auto c = parse_net_config(j.dump(), cmd);
+  return c ? ErrorCode{0} : c.error().code;
+}
+
+TEST(NetConfig, MesosConfigWithArgs) {
+  auto c = parse_net_config(mesos().dump(), CniCommand::kAdd);
+  ASSERT_TRUE(c) << c.error().msg;
+  EXPECT_TRUE(c->delegate_mode());
+  EXPECT_EQ(c->chain, "MESOS-TEST-PORT-MAPPER");
+  EXPECT_EQ(c->exclude_devices, (std::vector<std::string>{"mesos-cni0", "eth1"}));
+  ASSERT_EQ(c->mappings.size(), 3u);
+  EXPECT_EQ(c->mappings[0], (PortMapping{8080, 80, Protocol::kTcp, {}}));
+  EXPECT_EQ(c->mappings[1].protocol, Protocol::kUdp);
+  EXPECT_EQ(c->mappings[2].protocol, Protocol::kTcp);  // missing means tcp
+  EXPECT_EQ(c->result_version(), "0.1.0");           // no cniVersion: the legacy era
+  EXPECT_TRUE(c->snat);
+}
+
+TEST(NetConfig, NoArgsMeansNoMappings) {
+  json j = mesos();
+  j.erase("args");
+  auto c = parse_net_config(j.dump(), CniCommand::kAdd);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->mappings.empty());
+  j["args"] = json::object();
+  EXPECT_TRUE(parse_net_config(j.dump(), CniCommand::kAdd)->mappings.empty());
+}
+
+TEST(NetConfig, ChainedRuntimeConfig) {
+  auto c = parse_net_config(R"({"cniVersion":"1.0.0","name":"podman","type":"nft-port-mapper",
+    "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":"192.0.2.1"},
+                                     {"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""},
+                                     {"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"0.0.0.0"}]}})",
+                            CniCommand::kAdd);
+  ASSERT_TRUE(c) << c.error().msg;
+  EXPECT_FALSE(c->delegate_mode());
+  EXPECT_EQ(c->chain, "cni-podman");
+  ASSERT_EQ(c->mappings.size(), 3u);
+  EXPECT_EQ(c->mappings[0].host_ip, "192.0.2.1");
+  EXPECT_EQ(c->mappings[1].host_ip, "");
+  EXPECT_EQ(c->mappings[2].host_ip, "");  // 0.0.0.0 means every address
+}
+
+TEST(NetConfig, BadPorts) {
+  for (const char* bad : {"0", "65536", "-1", "1e10", "\"80\"", "80.5", "null", "18446744073709551696"}) {
+    json j = mesos();
+    j["args"]["org.apache.mesos"]["network_info"]["port_mappings"][0]["host_port"] = json::parse(bad);
+    EXPECT_EQ(code_of(j), ErrorCode::kBadPortMappings) << bad;
+  }
+  json j = mesos();
+  j["args"]["org.apache.mesos"]["network_info"]["port_mappings"][0]["protocol"] = "icmp";
+  EXPECT_EQ(code_of(j), ErrorCode::kBadPortMappings);
+  j["args"]["org.apache.mesos"]["network_info"]["port_mappings"][0]["protocol"] = 6;
+  EXPECT_EQ(code_of(j), ErrorCode::kBadPortMappings);
+  j = mesos();
+  j["args"]["org.apache.mesos"]["network_info"]["port_mappings"][1]["host_port"] = 8080;
+  j["args"]["org.apache.mesos"]["network_info"]["port_mappings"][1]["protocol"] = "tcp";
+  EXPECT_EQ(code_of(j), ErrorCode::kBadPortMappings);  // the same host port twice
+}
+
+TEST(NetConfig, BadChainAndDevices) {
+  for (const char* bad : {"A B", "A\"B", "A;B", "A\nB", "-A", "prerouting", "output", "dispatch"}) {
+    json j = mesos();
+    j["chain"] = bad;
+    EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig) << bad;
+  }
+  json j = mesos();
+  j["chain"] = std::string(65, 'C');
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j = mesos();
+  j["excludeDevices"] = "mesos-cni0";
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j["excludeDevices"] = json::array({"0123456789abcdef"});
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j["excludeDevices"] = json::array({1});
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+}
+
+TEST(NetConfig, OtherErrors) {
+  EXPECT_EQ(parse_net_config("{", CniCommand::kAdd).error().code, ErrorCode::kDecodeFailure);
+  EXPECT_EQ(parse_net_config("[]", CniCommand::kAdd).error().code, ErrorCode::kDecodeFailure);
+  EXPECT_EQ(parse_net_config(std::string(kMaxConfigBytes + 1, ' '), CniCommand::kAdd).error().code,
+            ErrorCode::kReadFailure);
+  json j = mesos();
+  j["cniVersion"] = "9.9.9";
+  EXPECT_EQ(code_of(j), ErrorCode::kIncompatibleVersion);
+  j = mesos();
+  j["delegate"] = "bridge";
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j = mesos();
+  j["delegate"].erase("type");
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j = mesos();
+  j["name"] = 7;
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+  j = mesos();
+  j["conditionsV4"] = json::array({"ip saddr 1.2.3.4"});
+  EXPECT_EQ(code_of(j), ErrorCode::kUnsupportedField);
+  j = mesos();
+  j["snat"] = "yes";
+  EXPECT_EQ(code_of(j), ErrorCode::kInvalidConfig);
+}
+
+TEST(NetConfig, GcAttachments) {
+  json j = mesos();
+  j["cniVersion"] = "1.1.0";
+  EXPECT_EQ(code_of(j, CniCommand::kGc), ErrorCode::kInvalidConfig);  // GC needs the list
+  j["cni.dev/valid-attachments"] = json::parse(R"([{"containerID":"a","ifname":"eth0"}])");
+  auto c = parse_net_config(j.dump(), CniCommand::kGc);
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->valid_attachments.size(), 1u);
+  EXPECT_EQ(c->valid_attachments[0], (std::pair<std::string, std::string>{"a", "eth0"}));
+}
+
+}  // namespace
+}  // namespace nftpm
