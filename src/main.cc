@@ -32,8 +32,11 @@ int main() {
   }
   PluginOutput out;
   if (read_failed) {
-    out = {json_text(cni_error_to_json(Error(ErrorCode::kReadFailure, "cannot read the network config from stdin",
-                                             std::strerror(errno)), "0.1.0")) + "\n", 1};
+    out = {json_text(cni_error_to_json(
+               Error(ErrorCode::kReadFailure, "cannot read the network config from stdin", std::strerror(errno)),
+               "0.1.0")) +
+               "\n",
+           1};
   } else {
     // Nothing is expected to throw; should anything still, the caller gets an error document
     // rather than a crash with no words.

@@ -21,8 +21,8 @@ struct CniEnv {
   std::string container_id;
   std::optional<std::string> netns;
   std::string ifname;
-  std::vector<std::string> path;  // CNI_PATH, split on ':'
-  std::optional<std::string> args;  // CNI_ARGS, passed to the delegate untouched
+  std::vector<std::string> path;        // CNI_PATH, split on ':'
+  std::optional<std::string> args;      // CNI_ARGS, passed to the delegate untouched
   std::optional<std::string> sys_path;  // PATH, passed to the delegate (bridge runs iptables)
 };
 

@@ -38,7 +38,7 @@ struct NetConfig {
   std::string name;
   std::string cni_version;  // empty: none given (Mesos), which means the 0.1/0.2 result form
   std::string type;
-  std::string chain;        // per-network nft chain
+  std::string chain;  // per-network nft chain
   std::vector<std::string> exclude_devices;
   std::optional<nlohmann::json> delegate;  // delegate mode when present
   int delegate_timeout_seconds = 120;

@@ -23,8 +23,8 @@ Result<std::string> find_plugin(const std::string& type, const std::vector<std::
 
 class ProcessDelegateRunner : public DelegateRunner {
  public:
-  Result<std::string> run(const std::string& type, CniCommand command, const CniEnv& env,
-                          const std::string& stdin_json, int timeout_seconds) override;
+  Result<std::string> run(const std::string& type, CniCommand command, const CniEnv& env, const std::string& stdin_json,
+                          int timeout_seconds) override;
 };
 
 }  // namespace nftpm

@@ -32,14 +32,13 @@ struct Error {
   std::string msg;
   std::string details;
 
-  Error(ErrorCode c, std::string m, std::string d = {})
-      : code(c), msg(std::move(m)), details(std::move(d)) {}
+  Error(ErrorCode c, std::string m, std::string d = {}) : code(c), msg(std::move(m)), details(std::move(d)) {}
 };
 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -60,12 +59,14 @@ class [[nodiscard]] Result {
 
 struct Ok {};
 using Status = Result<Ok>;
-inline Status ok_status() { return Ok{}; }
+inline Status ok_status() {
+  return Ok{};
+}
 
 // Propagates the error of an expression returning Result<...> / Status.
-#define NFTPM_TRY(expr)                                   \
-  do {                                                    \
-    auto nftpm_try_result_ = (expr);                      \
+#define NFTPM_TRY(expr)                                            \
+  do {                                                             \
+    auto nftpm_try_result_ = (expr);                               \
     if (!nftpm_try_result_) return nftpm_try_result_.take_error(); \
   } while (0)
 

@@ -56,8 +56,7 @@ std::vector<std::string> network_owned_sets(const NetworkLayout& net);
 // Adds to `tx` whatever of the table, its chains and sets and the network's objects is not in
 // `existing` (nullopt: no table). Rules are added only with the chain that holds them, so a chain
 // is never given its rules twice.
-void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing,
-                         const NetworkLayout& net);
+void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing, const NetworkLayout& net);
 
 // Element keys and data, in the kernel's layout (each concatenated field padded to 4 bytes).
 Bytes encode_key(Protocol proto, uint16_t port);

@@ -30,16 +30,16 @@ struct NftElement {
 };
 
 enum class SetKind {
-  kVerdictMap,    // inet_proto . inet_service : verdict
-  kVerdictMap4,   // ipv4_addr . inet_proto . inet_service : verdict
-  kVerdictMap6,   // ipv6_addr . inet_proto . inet_service : verdict
-  kIfnameSet,     // ifname
-  kMapV4,         // inet_proto . inet_service : ipv4_addr . inet_service
-  kMapV6,         // inet_proto . inet_service : ipv6_addr . inet_service
-  kMapV4Bound,    // ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
-  kMapV6Bound,    // ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
-  kAddrSet4,      // ipv4_addr
-  kAddrSet6,      // ipv6_addr
+  kVerdictMap,   // inet_proto . inet_service : verdict
+  kVerdictMap4,  // ipv4_addr . inet_proto . inet_service : verdict
+  kVerdictMap6,  // ipv6_addr . inet_proto . inet_service : verdict
+  kIfnameSet,    // ifname
+  kMapV4,        // inet_proto . inet_service : ipv4_addr . inet_service
+  kMapV6,        // inet_proto . inet_service : ipv6_addr . inet_service
+  kMapV4Bound,   // ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
+  kMapV6Bound,   // ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
+  kAddrSet4,     // ipv4_addr
+  kAddrSet6,     // ipv6_addr
 };
 
 struct NftSet {
@@ -53,25 +53,25 @@ struct NftChain {
   std::string name;
   std::optional<Hook> hook;  // base chains only
   int priority = 0;
-  bool filter = false;       // type filter instead of type nat
+  bool filter = false;  // type filter instead of type nat
 };
 
 // The only rule shapes this plugin writes; each is a fixed expression list (netlink_nftables.cc).
 enum class RuleKind {
-  kDispatch,        // fib daddr type local meta l4proto . th dport vmap @set
-  kDispatch4,       // fib daddr type local ip daddr . meta l4proto . th dport vmap @set
-  kDispatch6,       // fib daddr type local ip6 daddr . meta l4proto . th dport vmap @set
-  kExclude,         // iifname @set return
-  kDnatV4,          // meta nfproto ipv4 dnat ip to meta l4proto . th dport map @set
-  kDnatV6,          // meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @set
-  kDnatV4Bound,     // meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @set
-  kDnatV6Bound,     // meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @set
-  kHairpin4,        // ct status dnat ip saddr @set ip daddr @set masquerade
-  kHairpin6,        // ct status dnat ip6 saddr @set ip6 daddr @set masquerade
-  kMasqAll4,        // ct status dnat ip daddr @set masquerade
-  kMasqAll6,        // ct status dnat ip6 daddr @set masquerade
-  kMasqLocalhost,   // oifname != "lo" ct status dnat ip saddr 127.0.0.0/8 masquerade
-  kLocalnetGuard,   // iifname != "lo" ip daddr 127.0.0.0/8 drop
+  kDispatch,       // fib daddr type local meta l4proto . th dport vmap @set
+  kDispatch4,      // fib daddr type local ip daddr . meta l4proto . th dport vmap @set
+  kDispatch6,      // fib daddr type local ip6 daddr . meta l4proto . th dport vmap @set
+  kExclude,        // iifname @set return
+  kDnatV4,         // meta nfproto ipv4 dnat ip to meta l4proto . th dport map @set
+  kDnatV6,         // meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @set
+  kDnatV4Bound,    // meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @set
+  kDnatV6Bound,    // meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @set
+  kHairpin4,       // ct status dnat ip saddr @set ip daddr @set masquerade
+  kHairpin6,       // ct status dnat ip6 saddr @set ip6 daddr @set masquerade
+  kMasqAll4,       // ct status dnat ip daddr @set masquerade
+  kMasqAll6,       // ct status dnat ip6 daddr @set masquerade
+  kMasqLocalhost,  // oifname != "lo" ct status dnat ip saddr 127.0.0.0/8 masquerade
+  kLocalnetGuard,  // iifname != "lo" ip daddr 127.0.0.0/8 drop
 };
 
 struct NftRule {

@@ -24,8 +24,8 @@ const char* command_name(CniCommand c) {
 }
 
 Result<CniCommand> parse_cni_command(const std::string& verb) {
-  for (CniCommand c : {CniCommand::kAdd, CniCommand::kDel, CniCommand::kCheck, CniCommand::kVersion,
-                       CniCommand::kGc, CniCommand::kStatus}) {
+  for (CniCommand c : {CniCommand::kAdd, CniCommand::kDel, CniCommand::kCheck, CniCommand::kVersion, CniCommand::kGc,
+                       CniCommand::kStatus}) {
     if (verb == command_name(c)) return c;
   }
   return Error(ErrorCode::kUnsupportedCommand, "unsupported CNI_COMMAND '" + verb + "'",

@@ -78,8 +78,7 @@ Result<CniResult> parse_cni_result(const json& j, const std::string& requested_v
   if (auto d = j.find("dns"); d != j.end() && d->is_object()) r.dns = *d;
 
   // Decide by shape as well as by version: some delegates label a legacy result oddly.
-  bool legacy = j.contains("ip4") || j.contains("ip6") ||
-                (is_legacy_result_version(version) && !j.contains("ips"));
+  bool legacy = j.contains("ip4") || j.contains("ip6") || (is_legacy_result_version(version) && !j.contains("ips"));
   if (legacy) {
     if (auto s = parse_legacy_ip(j, "ip4", 4, r); !s) return s.take_error();
     if (auto s = parse_legacy_ip(j, "ip6", 6, r); !s) return s.take_error();

@@ -39,8 +39,12 @@ Result<std::optional<std::string>> optional_string(const json& j, const char* ke
 
 }  // namespace
 
-bool valid_network_name(const std::string& name) { return name_chars_ok(name, 64); }
-bool valid_chain_name(const std::string& name) { return name_chars_ok(name, 64) && !is_reserved_name(name); }
+bool valid_network_name(const std::string& name) {
+  return name_chars_ok(name, 64);
+}
+bool valid_chain_name(const std::string& name) {
+  return name_chars_ok(name, 64) && !is_reserved_name(name);
+}
 
 Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) {
   if (text.size() > kMaxConfigBytes) {

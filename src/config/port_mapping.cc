@@ -134,9 +134,8 @@ Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings) {
   std::set<std::tuple<Protocol, uint16_t, std::string>> seen;
   for (const auto& m : mappings) {
     if (!seen.insert({m.protocol, m.host_port, m.host_ip}).second) {
-      return Error(ErrorCode::kBadPortMappings,
-                   std::string("host port ") + protocol_name(m.protocol) + "/" + std::to_string(m.host_port) +
-                       " is requested twice");
+      return Error(ErrorCode::kBadPortMappings, std::string("host port ") + protocol_name(m.protocol) + "/" +
+                                                    std::to_string(m.host_port) + " is requested twice");
     }
   }
   return ok_status();

@@ -41,10 +41,12 @@ struct LocalAddrs {
       in_addr x;
       std::memcpy(&x, a, 4);
       if ((ntohl(x.s_addr) >> 24) == 127) return true;
-      for (const auto& l : v4) if (l.s_addr == x.s_addr) return true;
+      for (const auto& l : v4)
+        if (l.s_addr == x.s_addr) return true;
       return false;
     }
-    for (const auto& l : v6) if (std::memcmp(&l, a, 16) == 0) return true;
+    for (const auto& l : v6)
+      if (std::memcmp(&l, a, 16) == 0) return true;
     return std::memcmp(a, &in6addr_loopback, 16) == 0;
   }
 };
@@ -106,9 +108,9 @@ class KernelConntrack : public ConntrackTable {
     bool dnat = nfct_get_attr_u32(&ct, ATTR_STATUS) & IPS_DST_NAT;
     if (s.mode == ConntrackSweep::Mode::kAfterDelete) return dnat && is_target(ct, family, s.targets);
     const void* dst = nfct_get_attr(&ct, family == AF_INET ? ATTR_ORIG_IPV4_DST : ATTR_ORIG_IPV6_DST);
-    if (!dst || !local.has(family, dst)) return false;  // the node as a client of a remote port
+    if (!dst || !local.has(family, dst)) return false;   // the node as a client of a remote port
     if (dnat) return !is_target(ct, family, s.targets);  // translated to somebody else
-    return s.proto == IPPROTO_UDP;  // an un-translated UDP flow would bypass the new mapping
+    return s.proto == IPPROTO_UDP;                       // an un-translated UDP flow would bypass the new mapping
   }
 
   using OnEntry = std::function<void(CtPtr)>;

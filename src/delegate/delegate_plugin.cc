@@ -59,7 +59,7 @@ Result<std::string> find_plugin(const std::string& type, const std::vector<std::
   for (const auto& dir : dirs) {
     if (dir.empty() || dir[0] != '/') continue;  // only absolute directories are searched
     std::string path = dir + (dir.back() == '/' ? "" : "/") + type;
-    struct stat st{};
+    struct stat st {};
     if (stat(path.c_str(), &st) != 0) continue;
     if (!S_ISREG(st.st_mode)) {
       why = path + " is not a regular file";
@@ -205,7 +205,8 @@ Result<std::string> ProcessDelegateRunner::run(const std::string& type, CniComma
     auto j = nlohmann::json::parse(out, nullptr, false);
     if (j.is_object() && j.contains("msg") && j["msg"].is_string()) {
       msg += ": " + j["msg"].get<std::string>();
-      if (j.contains("details") && j["details"].is_string()) return delegate_error(msg, j["details"].get<std::string>());
+      if (j.contains("details") && j["details"].is_string())
+        return delegate_error(msg, j["details"].get<std::string>());
       return delegate_error(msg);
     }
     return delegate_error(msg, out.substr(0, 512));

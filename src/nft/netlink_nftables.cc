@@ -10,8 +10,8 @@
 //   kernel refuses the whole batch with ERESTART if another process committed in between.
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <net/if.h>
@@ -65,8 +65,9 @@ Error nft_error(const std::string& what, int err) {
   if (err == EPERM || err == EACCES) {
     details = "programming nftables needs CAP_NET_ADMIN in the network namespace";
   } else if (err == EOPNOTSUPP || err == EAFNOSUPPORT || err == EPROTONOSUPPORT) {
-    details = "the kernel lacks an nftables feature this plugin needs (inet NAT needs Linux 5.2 or later, "
-              "with nf_tables, nft_nat, nft_fib_inet, nft_chain_nat)";
+    details =
+        "the kernel lacks an nftables feature this plugin needs (inet NAT needs Linux 5.2 or later, "
+        "with nf_tables, nft_nat, nft_fib_inet, nft_chain_nat)";
   }
   return Error(ErrorCode::kNftablesFailure, msg, details);
 }
@@ -377,43 +378,57 @@ class NetlinkNftables : public Nftables {
 
   Result<uint32_t> generation() override {
     uint32_t gen = 0;
-    auto s = request(NFT_MSG_GETGEN, 0, [](nlmsghdr*) {}, [&](const nlmsghdr* nlh) {
-      GenPtr g(nftnl_gen_alloc());
-      if (nftnl_gen_nlmsg_parse(nlh, g.get()) == 0) gen = nftnl_gen_get_u32(g.get(), NFTNL_GEN_ID);
-    }, AF_UNSPEC);
+    auto s = request(
+        NFT_MSG_GETGEN, 0, [](nlmsghdr*) {},
+        [&](const nlmsghdr* nlh) {
+          GenPtr g(nftnl_gen_alloc());
+          if (nftnl_gen_nlmsg_parse(nlh, g.get()) == 0) gen = nftnl_gen_get_u32(g.get(), NFTNL_GEN_ID);
+        },
+        AF_UNSPEC);
     if (!s.first) return nft_error("reading the nftables generation", s.second);
     return gen;
   }
 
   Result<std::optional<TableContents>> list_table(const std::string& table) override {
-    auto t = request(NFT_MSG_GETTABLE, 0, [&](nlmsghdr* nlh) {
-      TablePtr tb(nftnl_table_alloc());
-      nftnl_table_set_str(tb.get(), NFTNL_TABLE_NAME, table.c_str());
-      nftnl_table_nlmsg_build_payload(nlh, tb.get());
-    }, [](const nlmsghdr*) {});
+    auto t = request(
+        NFT_MSG_GETTABLE, 0,
+        [&](nlmsghdr* nlh) {
+          TablePtr tb(nftnl_table_alloc());
+          nftnl_table_set_str(tb.get(), NFTNL_TABLE_NAME, table.c_str());
+          nftnl_table_nlmsg_build_payload(nlh, tb.get());
+        },
+        [](const nlmsghdr*) {});
     if (!t.first && t.second == ENOENT) return std::optional<TableContents>();
     if (!t.first) return nft_error("reading table " + table, t.second);
 
     TableContents c;
-    auto chains = request(NFT_MSG_GETCHAIN, NLM_F_DUMP, [&](nlmsghdr* nlh) {
-      ChainPtr ch(nftnl_chain_alloc());
-      nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_TABLE, table.c_str());
-      nftnl_chain_nlmsg_build_payload(nlh, ch.get());
-    }, [&](const nlmsghdr* nlh) {
-      ChainPtr ch(nftnl_chain_alloc());
-      if (nftnl_chain_nlmsg_parse(nlh, ch.get()) < 0) return;
-      if (table == nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_TABLE)) c.chains.insert(nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_NAME));
-    });
+    auto chains = request(
+        NFT_MSG_GETCHAIN, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) {
+          ChainPtr ch(nftnl_chain_alloc());
+          nftnl_chain_set_str(ch.get(), NFTNL_CHAIN_TABLE, table.c_str());
+          nftnl_chain_nlmsg_build_payload(nlh, ch.get());
+        },
+        [&](const nlmsghdr* nlh) {
+          ChainPtr ch(nftnl_chain_alloc());
+          if (nftnl_chain_nlmsg_parse(nlh, ch.get()) < 0) return;
+          if (table == nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_TABLE))
+            c.chains.insert(nftnl_chain_get_str(ch.get(), NFTNL_CHAIN_NAME));
+        });
     if (!chains.first) return nft_error("listing the chains of " + table, chains.second);
-    auto sets = request(NFT_MSG_GETSET, NLM_F_DUMP, [&](nlmsghdr* nlh) {
-      SetPtr s = make_set_ref(table, "");
-      nftnl_set_unset(s.get(), NFTNL_SET_NAME);
-      nftnl_set_nlmsg_build_payload(nlh, s.get());
-    }, [&](const nlmsghdr* nlh) {
-      SetPtr s(nftnl_set_alloc());
-      if (nftnl_set_nlmsg_parse(nlh, s.get()) < 0) return;
-      if (table == nftnl_set_get_str(s.get(), NFTNL_SET_TABLE)) c.sets.insert(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
-    });
+    auto sets = request(
+        NFT_MSG_GETSET, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) {
+          SetPtr s = make_set_ref(table, "");
+          nftnl_set_unset(s.get(), NFTNL_SET_NAME);
+          nftnl_set_nlmsg_build_payload(nlh, s.get());
+        },
+        [&](const nlmsghdr* nlh) {
+          SetPtr s(nftnl_set_alloc());
+          if (nftnl_set_nlmsg_parse(nlh, s.get()) < 0) return;
+          if (table == nftnl_set_get_str(s.get(), NFTNL_SET_TABLE))
+            c.sets.insert(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
+        });
     if (!sets.first) return nft_error("listing the sets of " + table, sets.second);
     return std::optional<TableContents>(c);
   }
@@ -422,11 +437,14 @@ class NetlinkNftables : public Nftables {
                                                 const Bytes& key) override {
     std::optional<NftElement> found;
     NftElement probe{set, key, {}, {}, {}};
-    auto r = request(NFT_MSG_GETSETELEM, 0, [&](nlmsghdr* nlh) {
-      SetPtr s = make_set_ref(table, set);
-      add_elem(s.get(), probe, false);
-      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-    }, [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { found = std::move(e); }); });
+    auto r = request(
+        NFT_MSG_GETSETELEM, 0,
+        [&](nlmsghdr* nlh) {
+          SetPtr s = make_set_ref(table, set);
+          add_elem(s.get(), probe, false);
+          nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+        },
+        [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { found = std::move(e); }); });
     if (!r.first && r.second == ENOENT) return std::optional<NftElement>();
     if (!r.first) return nft_error("reading an element of " + set, r.second);
     return found;
@@ -434,10 +452,13 @@ class NetlinkNftables : public Nftables {
 
   Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) override {
     std::vector<NftElement> out;
-    auto r = request(NFT_MSG_GETSETELEM, NLM_F_DUMP, [&](nlmsghdr* nlh) {
-      SetPtr s = make_set_ref(table, set);
-      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-    }, [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { out.push_back(std::move(e)); }); });
+    auto r = request(
+        NFT_MSG_GETSETELEM, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) {
+          SetPtr s = make_set_ref(table, set);
+          nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+        },
+        [&](const nlmsghdr* nlh) { collect_elements(nlh, set, [&](NftElement e) { out.push_back(std::move(e)); }); });
     if (!r.first && r.second == ENOENT) return std::vector<NftElement>();
     if (!r.first) return nft_error("listing the elements of " + set, r.second);
     return out;

@@ -21,8 +21,7 @@ std::vector<std::string> network_owned_sets(const NetworkLayout& net) {
   return {net.v4_map(), net.v6_map(), net.v4_bound_map(), net.v6_bound_map()};
 }
 
-void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing,
-                         const NetworkLayout& net) {
+void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing, const NetworkLayout& net) {
   TableContents have = existing.value_or(TableContents{});
   if (!existing) tx.add_table();
   auto need_set = [&](const std::string& name, SetKind kind) {
@@ -89,7 +88,9 @@ void put_proto_port(Bytes& b, Protocol proto, uint16_t port) {
   put_padded(b, &be, 2);
 }
 
-const char* proto_text(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?"; }
+const char* proto_text(uint8_t p) {
+  return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?";
+}
 
 }  // namespace
 

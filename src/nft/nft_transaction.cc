@@ -116,7 +116,9 @@ std::string NftTransaction::dump() const {
       case OpType::kCreateElements:
       case OpType::kAddElements:
       case OpType::kDeleteElements: {
-        const char* verb = op.type == OpType::kCreateElements ? "create" : op.type == OpType::kAddElements ? "add" : "delete";
+        const char* verb = op.type == OpType::kCreateElements ? "create"
+                           : op.type == OpType::kAddElements  ? "add"
+                                                              : "delete";
         for (const auto& e : op.elements) o << verb << " element " << e.set << " " << describe_element(e) << "\n";
         break;
       }

@@ -5,7 +5,9 @@
 
 namespace nftpm {
 
-std::string OwnerTag::encode() const { return "net=" + network + " id=" + container_id + " if=" + ifname; }
+std::string OwnerTag::encode() const {
+  return "net=" + network + " id=" + container_id + " if=" + ifname;
+}
 
 std::optional<OwnerTag> OwnerTag::decode(const std::string& comment) {
   // Exactly three space-separated fields in a fixed order; anything else is not ours.

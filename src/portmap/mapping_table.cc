@@ -245,7 +245,8 @@ Result<std::vector<NftElement>> MappingTable::remove_where(const std::function<b
   return try_again("removing port mappings");
 }
 
-Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs) {
+Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>& mappings,
+                           const ContainerAddrs& addrs) {
   Wanted w = wanted_elements(owner, mappings, addrs);
   for (const auto* list : {&w.ports, &w.addresses}) {
     for (const auto& e : *list) {
@@ -259,7 +260,9 @@ Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>
                      "expected \"" + e.comment + "\", found \"" + (*have)->comment + "\"");
       }
       if (!(*have)->same_value(e)) {
-        auto text = [](const NftElement& x) { return x.goto_chain.empty() ? describe_target(x.data) : "goto " + x.goto_chain; };
+        auto text = [](const NftElement& x) {
+          return x.goto_chain.empty() ? describe_target(x.data) : "goto " + x.goto_chain;
+        };
         return Error(ErrorCode::kNftablesFailure, what + " points at the wrong target",
                      "expected " + text(e) + ", found " + text(**have));
       }

@@ -53,7 +53,8 @@ Result<ContainerAddrs> addresses_of(const CniResult& r, const std::string& ifnam
 // (so fields we do not model pass through), else converted.
 Result<std::string> result_text(const json& given, const std::string& given_version, const std::string& requested) {
   std::string v = given.value("cniVersion", given_version);
-  if (v == requested || (is_legacy_result_version(v) && is_legacy_result_version(requested) && !given.contains("ips"))) {
+  if (v == requested ||
+      (is_legacy_result_version(v) && is_legacy_result_version(requested) && !given.contains("ips"))) {
     // 0.1.0 and 0.2.0 results have the same shape: only the label changes.
     json out = given;
     out["cniVersion"] = requested;
@@ -132,8 +133,7 @@ class Plugin {
       auto n = nft_factory_();
       if (!n) return n.take_error();
       nft_ = std::move(*n);
-      table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices,
-                     MappingOptions{cfg_.snat, cfg_.masq_all});
+      table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices, MappingOptions{cfg_.snat, cfg_.masq_all});
     }
     return &*table_;
   }
@@ -181,14 +181,15 @@ class Plugin {
 
     if (!cfg_.mappings.empty()) {
       auto parsed = parse_cni_result(result, result_version);
-      if (!parsed) return undo_delegate(Error(cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
-                                              parsed.error().msg, parsed.error().details));
+      if (!parsed)
+        return undo_delegate(Error(cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
+                                   parsed.error().msg, parsed.error().details));
       auto addrs = addresses_of(*parsed, env_.ifname);
       if (!addrs->v4 && !addrs->v6) {
         std::string source = cfg_.delegate_mode() ? "the delegate's result" : "prevResult";
-        return undo_delegate(Error(cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
-                                   source + " has no IP address for interface " + env_.ifname +
-                                       ", so there is nothing to map ports to"));
+        return undo_delegate(Error(
+            cfg_.delegate_mode() ? ErrorCode::kDelegateFailure : ErrorCode::kInvalidConfig,
+            source + " has no IP address for interface " + env_.ifname + ", so there is nothing to map ports to"));
       }
       auto t = table();
       if (!t) return undo_delegate(t.take_error());
@@ -229,7 +230,9 @@ class Plugin {
   Error undo_delegate(Error e) {
     if (cfg_.delegate_mode() && env_.command == CniCommand::kAdd) {
       auto d = run_delegate(CniCommand::kDel);
-      if (!d) e.details += (e.details.empty() ? "" : "; ") + std::string("undoing the delegate's ADD also failed: ") + d.error().msg;
+      if (!d)
+        e.details +=
+            (e.details.empty() ? "" : "; ") + std::string("undoing the delegate's ADD also failed: ") + d.error().msg;
     }
     return e;
   }
@@ -310,7 +313,9 @@ NodeEffects& no_node_effects() {
   return none;
 }
 
-std::unique_ptr<NodeEffects> kernel_node_effects() { return std::make_unique<KernelNodeEffects>(); }
+std::unique_ptr<NodeEffects> kernel_node_effects() {
+  return std::make_unique<KernelNodeEffects>();
+}
 
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
                         DelegateRunner& delegate, NodeEffects& effects) {
@@ -319,8 +324,8 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   // the 0.1.0 era a config without cniVersion (Mesos) means.
   std::string version = "0.1.0";
   if (auto j = json::parse(stdin_text, nullptr, false); j.is_object() && j.contains("cniVersion") &&
-                                                         j["cniVersion"].is_string() &&
-                                                         is_supported_version(j["cniVersion"].get<std::string>())) {
+                                                        j["cniVersion"].is_string() &&
+                                                        is_supported_version(j["cniVersion"].get<std::string>())) {
     version = j["cniVersion"].get<std::string>();
   }
   if (!env) return error_output(env.error(), version);
@@ -332,9 +337,9 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   if (!cfg) return error_output(cfg.error(), version);
   if ((env->command == CniCommand::kGc || env->command == CniCommand::kStatus) &&
       compare_versions(cfg->result_version(), "1.1.0") < 0) {
-    return error_output(Error(ErrorCode::kIncompatibleVersion,
-                              std::string(command_name(env->command)) + " needs cniVersion 1.1.0"),
-                        cfg->result_version());
+    return error_output(
+        Error(ErrorCode::kIncompatibleVersion, std::string(command_name(env->command)) + " needs cniVersion 1.1.0"),
+        cfg->result_version());
   }
   if (cfg->delegate_mode() && env->path.empty() && env->command != CniCommand::kStatus) {
     return error_output(Error(ErrorCode::kInvalidEnvironment, "CNI_PATH is not set: cannot find the delegate plugin"),

@@ -44,12 +44,15 @@ Result<std::string> route_interface(const in_addr& dst) {
   uint32_t oif = 0;
   auto msg_cb = [](const nlmsghdr* m, void* data) -> int {
     if (m->nlmsg_type != RTM_NEWROUTE) return MNL_CB_OK;
-    return mnl_attr_parse(m, sizeof(rtmsg), +[](const nlattr* a, void* d) -> int {
-      if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0) {
-        *static_cast<uint32_t*>(d) = mnl_attr_get_u32(a);
-      }
-      return MNL_CB_OK;
-    }, data);
+    return mnl_attr_parse(
+        m, sizeof(rtmsg),
+        +[](const nlattr* a, void* d) -> int {
+          if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0) {
+            *static_cast<uint32_t*>(d) = mnl_attr_get_u32(a);
+          }
+          return MNL_CB_OK;
+        },
+        data);
   };
   if (mnl_cb_run(buf.data(), n, 1, mnl_socket_get_portid(sock.get()), msg_cb, &oif) < 0) {
     return route_error("reading a route", errno);

@@ -64,8 +64,8 @@ Status probe_kernel_features(Nftables& nft) {
       while (!op_text.empty() && op_text.back() == '\n') op_text.pop_back();
     }
     return Error(ErrorCode::kNftablesFailure,
-                 "this kernel cannot run the port mapper's nftables layout: '" + op_text + "' failed: " +
-                     std::strerror(out->error),
+                 "this kernel cannot run the port mapper's nftables layout: '" + op_text +
+                     "' failed: " + std::strerror(out->error),
                  kernel + (too_old ? " is older than 5.2, which NAT in the inet family needs"
                                    : "; the layout needs nf_tables with the nat, fib and hash-set modules "
                                      "(nft_chain_nat, nft_nat, nft_fib_inet, nft_hash)"));

@@ -79,8 +79,8 @@ TEST(CniResult, ContainerIpsAreThoseOnTheInterface) {
 TEST(CniResult, BadResultsAreErrors) {
   EXPECT_FALSE(parse_cni_result(json::parse(R"({"cniVersion":"1.0.0","ips":{}})"), "1.0.0"));
   EXPECT_FALSE(parse_cni_result(json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"nope"}]})"), "1.0.0"));
-  EXPECT_FALSE(parse_cni_result(
-      json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1/8","interface":3}]})"), "1.0.0"));
+  EXPECT_FALSE(parse_cni_result(json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1/8","interface":3}]})"),
+                                "1.0.0"));
   EXPECT_FALSE(parse_cni_result(json::parse(R"({"ip4":{"ip":"fd00::1/64"}})"), "0.2.0"));
   EXPECT_FALSE(parse_cni_result(json::parse("[]"), "1.0.0"));
 }

@@ -34,7 +34,7 @@ TEST(NetConfig, MesosConfigWithArgs) {
   EXPECT_EQ(c->mappings[0], (PortMapping{8080, 80, Protocol::kTcp, {}}));
   EXPECT_EQ(c->mappings[1].protocol, Protocol::kUdp);
   EXPECT_EQ(c->mappings[2].protocol, Protocol::kTcp);  // missing means tcp
-  EXPECT_EQ(c->result_version(), "0.1.0");           // no cniVersion: the legacy era
+  EXPECT_EQ(c->result_version(), "0.1.0");             // no cniVersion: the legacy era
   EXPECT_TRUE(c->snat);
 }
 

@@ -19,7 +19,9 @@ in6_addr v6(const char* s) {
   inet_pton(AF_INET6, s, &a);
   return a;
 }
-OwnerTag owner(const std::string& id, const std::string& net = "net1") { return *OwnerTag::make(net, id, "eth0"); }
+OwnerTag owner(const std::string& id, const std::string& net = "net1") {
+  return *OwnerTag::make(net, id, "eth0");
+}
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
@@ -91,8 +93,8 @@ TEST_F(MappingTableTest, RemoveByKeysTakesOnlyTheExactOwner) {
   ASSERT_TRUE(table.add(owner("P"), m8080, a));
   ASSERT_TRUE(table.add(owner("P.C"), {{8081, 80, Protocol::kTcp, {}}}, {v4("10.1.0.6"), std::nullopt}));
   // P's DEL names P.C's port too: the key is found, the owner differs, it stays.
-  auto removed = table.remove(owner("P"), std::vector<PortMapping>{{8080, 80, Protocol::kTcp, {}},
-                                                                   {8081, 80, Protocol::kTcp, {}}});
+  auto removed = table.remove(owner("P"),
+                              std::vector<PortMapping>{{8080, 80, Protocol::kTcp, {}}, {8081, 80, Protocol::kTcp, {}}});
   ASSERT_TRUE(removed);
   EXPECT_EQ(removed->size(), 3u);  // dispatch, v4 map, hairpin4
   std::string d = nft.dump();

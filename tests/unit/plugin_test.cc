@@ -31,7 +31,9 @@ class SharedFake : public Nftables {
   Result<std::vector<NftElement>> list_elements(const std::string& t, const std::string& s) override {
     return f_.list_elements(t, s);
   }
-  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> g) override { return f_.commit(tx, g); }
+  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> g) override {
+    return f_.commit(tx, g);
+  }
   Result<CommitOutcome> dry_run(const NftTransaction& tx) override { return f_.dry_run(tx); }
 
  private:
@@ -69,8 +71,11 @@ class RecordingDelegate : public DelegateRunner {
 class PluginTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    g_env = {{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c1"}, {"CNI_NETNS", "/var/run/netns/x"},
-             {"CNI_IFNAME", "eth0"}, {"CNI_PATH", "/opt/cni/bin"}};
+    g_env = {{"CNI_COMMAND", "ADD"},
+             {"CNI_CONTAINERID", "c1"},
+             {"CNI_NETNS", "/var/run/netns/x"},
+             {"CNI_IFNAME", "eth0"},
+             {"CNI_PATH", "/opt/cni/bin"}};
   }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
     g_env["CNI_COMMAND"] = verb;
@@ -89,7 +94,8 @@ class PluginTest : public ::testing::Test {
   json mesos(const std::string& mappings = R"([{"host_port":8080,"container_port":80}])") const {
     return json::parse(R"({"name":"mesos-net","type":"mesos-cni-port-mapper","chain":"MESOS-PM",
       "delegate":{"type":"bridge","bridge":"mesos-cni0"},
-      "args":{"org.apache.mesos":{"network_info":{"name":"mesos-net","port_mappings":)" + mappings + "}}}}");
+      "args":{"org.apache.mesos":{"network_info":{"name":"mesos-net","port_mappings":)" +
+                       mappings + "}}}}");
   }
   FakeNftables nft;
   RecordingDelegate delegate{nft};
@@ -126,7 +132,8 @@ TEST_F(PluginTest, ConflictRollsTheDelegateBack) {
   ASSERT_EQ(run("ADD", mesos(), "c1").exit_code, 0);
   std::string before = nft.dump();
   delegate.result = R"({"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.6/16"},"dns":{}})";
-  auto out = run("ADD", mesos(R"([{"host_port":9090,"container_port":90},{"host_port":8080,"container_port":80}])"), "c2");
+  auto out =
+      run("ADD", mesos(R"([{"host_port":9090,"container_port":90},{"host_port":8080,"container_port":80}])"), "c2");
   EXPECT_EQ(out.exit_code, 1);
   json e = json::parse(out.stdout_text);
   EXPECT_EQ(e["code"], 105);
