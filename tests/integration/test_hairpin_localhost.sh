@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Hairpin (a container reaching its own and a neighbour's host port), localhost:hostPort from the
+# node, and the CVE-2020-8558 guard: with route_localnet on the bridge, a neighbour on that bridge
+# sending to 127.0.0.1 must reach neither a mapped port nor a node service bound to localhost.
+source "$(dirname "$0")/netns.sh"
+topology
+ctr_add a
+ctr_add b
+conflist "$T_DIR/net.conflist" hairpin-net 1.0.0
+runtime ADD a "$(ctr_path a)" "$T_DIR/net.conflist" '[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'
+check "ADD a exits 0" [ "$T_RC" = 0 ]
+runtime ADD b "$(ctr_path b)" "$T_DIR/net.conflist" '[]'
+check "ADD b (no ports) exits 0" [ "$T_RC" = 0 ]
+serve_tcp "$(ctr_ns a)" 80 hello-a
+wait_listen "$(ctr_ns a)" 80
+check "a reaches its own host port (hairpin)" [ "$(tcp_get "$(ctr_ns a)" "$NODE_IP" 8080)" = hello-a ]
+check "b reaches a's host port (hairpin through the node)" [ "$(tcp_get "$(ctr_ns b)" "$NODE_IP" 8080)" = hello-a ]
+check "the node reaches 127.0.0.1:8080 (localhost)" [ "$(tcp_get "$NODE" 127.0.0.1 8080)" = hello-a ]
+check "route_localnet was turned on for the bridge only" \
+  [ "$(ip netns exec "$NODE" sysctl -n "net.ipv4.conf.$BRIDGE.route_localnet")" = 1 ] 
+check "... not for the uplink" [ "$(ip netns exec "$NODE" sysctl -n net.ipv4.conf.uplink.route_localnet)" = 0 ]
+
+# b, on the same bridge, attacks: it sends to 127.0.0.1 through its gateway (a route that beats
+# its own local table) and accepts answers from 127.0.0.1 (route_localnet on its own eth0; an
+# attacker controls its own kernel). Without the guard the node answers: see the last checks.
+ip netns exec "$(ctr_ns b)" sysctl -qw net.ipv4.conf.eth0.route_localnet=1
+gw=$(ip -n "$(ctr_ns b)" -4 route show default | awk '{print $3}')
+ip -n "$(ctr_ns b)" rule add pref 10 to 127.0.0.1 lookup 100
+ip -n "$(ctr_ns b)" rule del pref 0 lookup local
+ip -n "$(ctr_ns b)" rule add pref 20 lookup local
+ip -n "$(ctr_ns b)" route add 127.0.0.1/32 via "$gw" dev eth0 table 100 onlink
+serve_tcp "$NODE" 9999 node-secret 127.0.0.1
+wait_listen "$NODE" 9999
+check "the node's localhost-only service answers the node" [ "$(tcp_get "$NODE" 127.0.0.1 9999)" = node-secret ]
+check "a neighbour cannot reach the node's localhost service" [ -z "$(tcp_get "$(ctr_ns b)" 127.0.0.1 9999)" ]
+check "a neighbour cannot reach a mapped port through 127.0.0.1" [ -z "$(tcp_get "$(ctr_ns b)" 127.0.0.1 8080)" ]
+# Proof that the checks above test something: without the guard rule the attack works.
+nft_node flush chain inet nft_port_mapper localnet-guard
+check "control: without the guard the neighbour reaches the localhost service" \
+  [ "$(tcp_get "$(ctr_ns b)" 127.0.0.1 9999)" = node-secret ]
+nft_node add rule inet nft_port_mapper localnet-guard 'iifname != "lo" ip daddr 127.0.0.0/8 drop'
+
+# snat: false turns hairpin masquerade off: a's own host port no longer answers a.
+ctr_add c
+conflist "$T_DIR/nosnat.conflist" nosnat-net 1.0.0 ', "snat": false'
+runtime ADD c "$(ctr_path c)" "$T_DIR/nosnat.conflist" '[{"hostPort":8090,"containerPort":80,"protocol":"tcp"}]'
+check "ADD with snat=false exits 0" [ "$T_RC" = 0 ]
+check "snat=false puts nothing in hairpin4" [ "$(owned_count "net=nosnat-net id=c if=eth0")" = 3 ]
+finish

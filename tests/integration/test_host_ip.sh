@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# hostIP bindings: only traffic to that host address is mapped; the same port unbound maps the
+# node's other addresses; a hostIP of one family maps that family only.
+source "$(dirname "$0")/netns.sh"
+topology
+SECOND_IP="10.99.$T_NET.3"
+ip -n "$NODE" addr add "$SECOND_IP/24" dev uplink
+ctr_add bound
+ctr_add unbound
+ctr_add v6only
+conflist "$T_DIR/net.conflist" hostip-net 1.0.0
+runtime ADD bound "$(ctr_path bound)" "$T_DIR/net.conflist" "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
+check "ADD bound to $NODE_IP exits 0" [ "$T_RC" = 0 ]
+runtime ADD unbound "$(ctr_path unbound)" "$T_DIR/net.conflist" '[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'
+check "ADD of the same port unbound exits 0 (a binding is a different key)" [ "$T_RC" = 0 ]
+runtime ADD v6only "$(ctr_path v6only)" "$T_DIR/net.conflist" "[{\"hostPort\":9090,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP6\"}]"
+check "ADD bound to an IPv6 host address exits 0" [ "$T_RC" = 0 ]
+for c in bound unbound v6only; do serve_tcp "$(ctr_ns $c)" 80 "hello-$c"; serve_tcp6 "$(ctr_ns $c)" 80 "hello6-$c"; done
+for c in bound unbound v6only; do wait_listen "$(ctr_ns $c)" 80; done
+check "traffic to the bound address goes to the bound container" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-bound ]
+check "traffic to the other address goes to the unbound one" [ "$(tcp_get "$REMOTE" "$SECOND_IP" 8080)" = hello-unbound ]
+check "the IPv6-bound mapping answers on that address" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 9090)" = hello6-v6only ]
+check "the IPv6-bound mapping does not map IPv4" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 9090)" ]
+ctr_add other
+runtime ADD other "$(ctr_path other)" "$T_DIR/net.conflist" "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
+check "a second binding of the same address and port is a conflict" [ "$(json_get 'j["code"]' <<<"$T_OUT")" = 105 ]
+runtime DEL bound "$(ctr_path bound)" "$T_DIR/net.conflist" "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
+check "after the bound container's DEL, its address falls back to the unbound mapping" \
+  [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-unbound ]
+finish
