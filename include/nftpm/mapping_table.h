@@ -66,8 +66,9 @@ class MappingTable {
 
  private:
   Status resolve_conflict(const OwnerTag& owner, const Wanted& w);
-  // Removes, guarded by the generation, the elements `select` picks from the scanned sets.
-  Result<std::vector<NftElement>> remove_where(const std::function<bool(const NftElement&)>& select);
+  // The elements `select` picks from every set that holds owned elements (table and network).
+  Result<std::vector<NftElement>> scan(const std::function<bool(const NftElement&)>& select);
+  Result<std::vector<NftElement>> remove_guarded(const std::function<Result<std::vector<NftElement>>()>& collect);
 
   Nftables& nft_;
   NetworkLayout layout_;

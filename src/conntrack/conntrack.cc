@@ -64,6 +64,19 @@ LocalAddrs local_addresses() {
   return out;
 }
 
+// A ctnetlink request header in `buf`.
+nlmsghdr* put_ct_header(std::vector<char>& buf, uint8_t msg, uint16_t flags, int family, uint32_t seq) {
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg;
+  nlh->nlmsg_flags = flags;
+  nlh->nlmsg_seq = seq;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = static_cast<uint8_t>(family);
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = 0;
+  return nlh;
+}
+
 class KernelConntrack : public ConntrackTable {
  public:
   explicit KernelConntrack(std::unique_ptr<mnl_socket, SocketCloser> s)
@@ -116,15 +129,8 @@ class KernelConntrack : public ConntrackTable {
   using OnEntry = std::function<void(CtPtr)>;
   Status dump(int family, const ConntrackSweep& s, const OnEntry& on_entry) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     uint32_t seq = ++seq_;
-    nlh->nlmsg_seq = seq;
-    auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    nfg->nfgen_family = static_cast<uint8_t>(family);
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = 0;
+    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, seq);
     if (use_filter_) {
       nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
       nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
@@ -167,15 +173,8 @@ class KernelConntrack : public ConntrackTable {
 
   Result<int> destroy(int family, nf_conntrack* ct) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
     uint32_t seq = ++seq_;
-    nlh->nlmsg_seq = seq;
-    auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    nfg->nfgen_family = static_cast<uint8_t>(family);
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = 0;
+    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, family, seq);
     // Only the original tuple identifies the entry to delete.
     CtPtr key(nfct_new());
     nfct_copy(key.get(), ct, NFCT_CP_ORIG);

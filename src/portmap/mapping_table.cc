@@ -158,13 +158,11 @@ Status MappingTable::resolve_conflict(const OwnerTag& owner, const Wanted& w) {
 Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
                                                      const std::optional<std::vector<PortMapping>>& mappings) {
   std::string tag = owner.encode();
-  if (!mappings) return remove_where([&](const NftElement& e) { return e.comment == tag; });
+  // The owner is compared whole: P never matches P.C, network a never matches network ab.
+  if (!mappings) return remove_guarded([&] { return scan([&](const NftElement& e) { return e.comment == tag; }); });
 
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto gen = nft_.generation();
-    if (!gen) return gen.take_error();
+  return remove_guarded([&]() -> Result<std::vector<NftElement>> {
     std::vector<NftElement> owned;
-    // The owner is compared whole: P never matches P.C, network a never matches network ab.
     auto take = [&](const std::string& set, const Bytes& key) -> Status {
       auto have = nft_.get_element(kTableName, set, key);
       if (!have) return have.take_error();
@@ -191,8 +189,7 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
     std::set<Bytes> addrs;
     for (const auto& e : owned) {
       if (auto t = decode_target(e.data)) {
-        addrs.insert(t->family == AF_INET ? Bytes(e.data.begin(), e.data.begin() + 4)
-                                          : Bytes(e.data.begin(), e.data.begin() + 16));
+        addrs.insert(Bytes(e.data.begin(), e.data.begin() + (t->family == AF_INET ? 4 : 16)));
       }
     }
     for (const auto& a : addrs) {
@@ -200,42 +197,44 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
       NFTPM_TRY(take(v4 ? kHairpinSet4 : kHairpinSet6, a));
       NFTPM_TRY(take(v4 ? kMasqAllSet4 : kMasqAllSet6, a));
     }
-    if (owned.empty()) return owned;
-    NftTransaction tx(kTableName);
-    tx.delete_elements(owned);
-    auto out = nft_.commit(tx, *gen);
-    if (!out) return out.take_error();
-    if (out->error == 0) return owned;
-    if (out->error == ERESTART || out->error == ENOENT) continue;
-    return nft_failure("removing port mappings from table inet " + std::string(kTableName), out->error);
-  }
-  return try_again("removing port mappings");
-}
-
-Result<std::vector<NftElement>> MappingTable::gc(const std::string& network, const Attachments& valid) {
-  return remove_where([&](const NftElement& e) {
-    auto o = OwnerTag::decode(e.comment);
-    return o && o->network == network && !valid.count({o->container_id, o->ifname});
+    return owned;
   });
 }
 
-Result<std::vector<NftElement>> MappingTable::remove_where(const std::function<bool(const NftElement&)>& select) {
+Result<std::vector<NftElement>> MappingTable::gc(const std::string& network, const Attachments& valid) {
+  return remove_guarded([&] {
+    return scan([&](const NftElement& e) {
+      auto o = OwnerTag::decode(e.comment);
+      return o && o->network == network && !valid.count({o->container_id, o->ifname});
+    });
+  });
+}
+
+Result<std::vector<NftElement>> MappingTable::scan(const std::function<bool(const NftElement&)>& select) {
   std::vector<std::string> sets = global_owned_sets();
   for (auto& s : network_owned_sets(layout_)) sets.push_back(s);
+  std::vector<NftElement> picked;
+  for (const auto& set : sets) {
+    auto all = nft_.list_elements(kTableName, set);
+    if (!all) return all.take_error();
+    for (auto& e : *all) {
+      if (select(e)) picked.push_back(std::move(e));
+    }
+  }
+  return picked;
+}
+
+// Reads what to remove with `collect` and deletes it in one batch guarded by the generation read
+// before it; when the ruleset changed in between, reads again.
+Result<std::vector<NftElement>> MappingTable::remove_guarded(
+    const std::function<Result<std::vector<NftElement>>()>& collect) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto gen = nft_.generation();
     if (!gen) return gen.take_error();
-    std::vector<NftElement> picked;
-    for (const auto& set : sets) {
-      auto all = nft_.list_elements(kTableName, set);
-      if (!all) return all.take_error();
-      for (auto& e : *all) {
-        if (select(e)) picked.push_back(std::move(e));
-      }
-    }
-    if (picked.empty()) return picked;
+    auto picked = collect();
+    if (!picked || picked->empty()) return picked;
     NftTransaction tx(kTableName);
-    tx.delete_elements(picked);
+    tx.delete_elements(*picked);
     auto out = nft_.commit(tx, *gen);
     if (!out) return out.take_error();
     if (out->error == 0) return picked;
