@@ -87,6 +87,9 @@ class KernelConntrack : public ConntrackTable {
     if (s.mode == ConntrackSweep::Mode::kAfterAdd) local = local_addresses();
     int deleted = 0;
     for (int family : {AF_INET, AF_INET6}) {
+      bool wanted = false;
+      for (const auto& t : s.targets) wanted |= t.family == family;
+      if (!wanted) continue;  // no address of that family: no flow of it can be ours
       std::vector<CtPtr> doomed;
       auto r = dump(family, s, [&](CtPtr ct) {
         if (matches(*ct, family, s, local)) doomed.push_back(std::move(ct));

@@ -65,13 +65,21 @@ Result<std::string> result_text(const json& given, const std::string& given_vers
   return json_text(cni_result_to_json(*parsed, requested)) + "\n";
 }
 
+// Only datagram flows outlive their target: a TCP flow to a gone container is reset by whoever
+// holds the address next, while a UDP flow keeps following its conntrack entry for as long as
+// the client keeps sending. Each sweep walks the kernel's whole conntrack hash (milliseconds even
+// when it is empty), so it is paid only where it matters, as the reference portmap does.
+bool needs_sweep(uint8_t proto) {
+  return proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
 // Conntrack sweeps for what DEL or GC removed: the flows translated to the removed targets.
 std::vector<ConntrackSweep> sweeps_after_delete(const std::vector<NftElement>& removed) {
   std::vector<ConntrackSweep> out;
   for (const auto& e : removed) {
     auto k = decode_key(e.key);
     auto t = decode_target(e.data);
-    if (!k || !t) continue;
+    if (!k || !t || !needs_sweep(k->proto)) continue;
     out.push_back({k->proto, k->port, ConntrackSweep::Mode::kAfterDelete, {{t->family, t->addr, t->port}}});
   }
   return out;
@@ -213,6 +221,7 @@ class Plugin {
     std::vector<FlowTarget> targets;
     std::vector<ConntrackSweep> sweeps;
     for (const auto& m : cfg_.mappings) {
+      if (!needs_sweep(static_cast<uint8_t>(m.protocol))) continue;
       ConntrackSweep s{static_cast<uint8_t>(m.protocol), m.host_port, ConntrackSweep::Mode::kAfterAdd, {}};
       if (addrs.v4) {
         FlowTarget t{AF_INET, {}, m.container_port};
