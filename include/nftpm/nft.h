@@ -30,16 +30,16 @@ struct NftElement {
 };
 
 enum class SetKind {
-  kVerdictMap,   // inet_proto . inet_service : verdict
-  kVerdictMap4,  // ipv4_addr . inet_proto . inet_service : verdict
-  kVerdictMap6,  // ipv6_addr . inet_proto . inet_service : verdict
-  kIfnameSet,    // ifname
-  kMapV4,        // inet_proto . inet_service : ipv4_addr . inet_service
-  kMapV6,        // inet_proto . inet_service : ipv6_addr . inet_service
-  kMapV4Bound,   // ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
-  kMapV6Bound,   // ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
-  kAddrSet4,     // ipv4_addr
-  kAddrSet6,     // ipv6_addr
+  kPortSet,     // inet_proto . inet_service               (host port claims)
+  kPortSet4,    // ipv4_addr . inet_proto . inet_service   (claims bound to a host IPv4)
+  kPortSet6,    // ipv6_addr . inet_proto . inet_service   (claims bound to a host IPv6)
+  kIfnameSet,   // ifname
+  kMapV4,       // inet_proto . inet_service : ipv4_addr . inet_service
+  kMapV6,       // inet_proto . inet_service : ipv6_addr . inet_service
+  kMapV4Bound,  // ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
+  kMapV6Bound,  // ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
+  kAddrSet4,    // ipv4_addr
+  kAddrSet6,    // ipv6_addr
 };
 
 struct NftSet {
@@ -58,9 +58,7 @@ struct NftChain {
 
 // The only rule shapes this plugin writes; each is a fixed expression list (netlink_nftables.cc).
 enum class RuleKind {
-  kDispatch,       // fib daddr type local meta l4proto . th dport vmap @set
-  kDispatch4,      // fib daddr type local ip daddr . meta l4proto . th dport vmap @set
-  kDispatch6,      // fib daddr type local ip6 daddr . meta l4proto . th dport vmap @set
+  kJump,           // fib daddr type local jump <target>
   kExclude,        // iifname @set return
   kDnatV4,         // meta nfproto ipv4 dnat ip to meta l4proto . th dport map @set
   kDnatV6,         // meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @set
@@ -77,12 +75,23 @@ enum class RuleKind {
 struct NftRule {
   std::string chain;
   RuleKind kind;
-  std::string set;  // empty for the rules that use none
+  std::string set;       // empty for the rules that use none
+  std::string target;    // kJump: the chain jumped to
+  bool at_head = false;  // inserted before the chain's other rules instead of appended
 };
 
 class NftTransaction {
  public:
-  enum class OpType { kAddTable, kAddChain, kAddSet, kAddRule, kCreateElements, kAddElements, kDeleteElements };
+  enum class OpType {
+    kAddTable,
+    kAddChain,
+    kAddSet,
+    kAddRule,
+    kCreateElements,
+    kAddElements,
+    kDeleteElements,
+    kDeleteTable
+  };
   struct Op {
     OpType type;
     NftChain chain;
@@ -94,6 +103,8 @@ class NftTransaction {
   explicit NftTransaction(std::string table) : table_(std::move(table)) {}
 
   void add_table() { ops_.push_back({OpType::kAddTable, {}, {}, {}, {}}); }
+  // The whole table, with everything in it.
+  void delete_table() { ops_.push_back({OpType::kDeleteTable, {}, {}, {}, {}}); }
   void add_chain(NftChain c) { ops_.push_back({OpType::kAddChain, std::move(c), {}, {}, {}}); }
   void add_set(NftSet s) { ops_.push_back({OpType::kAddSet, {}, std::move(s), {}, {}}); }
   void add_rule(NftRule r) { ops_.push_back({OpType::kAddRule, {}, {}, std::move(r), {}}); }

@@ -93,7 +93,8 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
   if (!valid_chain_name(c.chain)) {
     return invalid("\"chain\" '" + c.chain + "' is not a valid chain name",
                    "1-64 characters of letters, digits, '_', '.' and '-', starting with a letter or digit, "
-                   "and not one of the table's own names (prerouting, output, dispatch)");
+                   "and not one of the table's own names (prerouting, output, postrouting, localnet-guard, dispatch) "
+                   "nor end in -hostip");
   }
 
   if (auto it = j.find("excludeDevices"); it != j.end() && !it->is_null()) {

@@ -1,6 +1,7 @@
 // The kernel's semantics for the operations the plugin uses, in memory: a batch applies wholly or
 // not at all; a stale generation is ERESTART; creating a present key is EEXIST (same value) or
 // EBUSY (other value); touching a missing table, set or element is ENOENT.
+#include <algorithm>
 #include <cerrno>
 #include <sstream>
 
@@ -57,11 +58,16 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
       work[tx.table()];
       continue;
     }
+    if (op.type == NftTransaction::OpType::kDeleteTable) {
+      if (!work.erase(tx.table())) return fail(ENOENT);
+      continue;
+    }
     auto t = work.find(tx.table());
     if (t == work.end()) return fail(ENOENT);
     Table& tab = t->second;
     switch (op.type) {
-      case NftTransaction::OpType::kAddTable: break;
+      case NftTransaction::OpType::kAddTable:
+      case NftTransaction::OpType::kDeleteTable: break;
       case NftTransaction::OpType::kAddChain: tab.chains[op.chain.name] = op.chain; break;
       case NftTransaction::OpType::kAddSet:
         if (!tab.sets.count(op.set.name)) {
@@ -70,10 +76,17 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
         }
         break;
       case NftTransaction::OpType::kAddRule:
-        if (!tab.chains.count(op.rule.chain) || (!op.rule.set.empty() && !tab.sets.count(op.rule.set))) {
+        if (!tab.chains.count(op.rule.chain) || (!op.rule.set.empty() && !tab.sets.count(op.rule.set)) ||
+            (!op.rule.target.empty() && !tab.chains.count(op.rule.target))) {
           return fail(ENOENT);
         }
-        tab.rules.push_back(op.rule);
+        if (op.rule.at_head) {
+          auto first = std::find_if(tab.rules.begin(), tab.rules.end(),
+                                    [&](const NftRule& r) { return r.chain == op.rule.chain; });
+          tab.rules.insert(first, op.rule);
+        } else {
+          tab.rules.push_back(op.rule);
+        }
         break;
       case NftTransaction::OpType::kCreateElements:
       case NftTransaction::OpType::kAddElements:

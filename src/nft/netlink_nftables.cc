@@ -242,19 +242,15 @@ void add_dnat(nftnl_rule* r, bool v6, const std::string& map, KeyShape key) {
 
 void build_rule_exprs(nftnl_rule* r, const NftRule& rule) {
   switch (rule.kind) {
-    case RuleKind::kDispatch:
-    case RuleKind::kDispatch4:
-    case RuleKind::kDispatch6:
+    case RuleKind::kJump: {
       add_fib_daddr_local(r);
-      if (rule.kind == RuleKind::kDispatch) {
-        add_key(r, KeyShape::kProtoPort);
-      } else {
-        bool v6 = rule.kind == RuleKind::kDispatch6;
-        add_nfproto(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
-        add_key(r, v6 ? KeyShape::kAddr6ProtoPort : KeyShape::kAddr4ProtoPort);
-      }
-      nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, kRegVerdict));
+      nftnl_expr* imm = nftnl_expr_alloc("immediate");
+      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, kRegVerdict);
+      nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
+      nftnl_expr_set_str(imm, NFTNL_EXPR_IMM_CHAIN, rule.target.c_str());
+      nftnl_rule_add_expr(r, imm);
       break;
+    }
     case RuleKind::kExclude:
       nftnl_rule_add_expr(r, expr_meta(NFT_META_IIFNAME, kReg1));
       nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, std::nullopt));
@@ -310,9 +306,9 @@ void set_set_kind(nftnl_set* s, SetKind kind) {
   const uint32_t v6_target = concat({kTypeIpv6, kTypeInetService});
   Shape sh{};
   switch (kind) {
-    case SetKind::kVerdictMap: sh = {proto_port, 8, NFT_DATA_VERDICT, 0, true}; break;
-    case SetKind::kVerdictMap4: sh = {v4_proto_port, 12, NFT_DATA_VERDICT, 0, true}; break;
-    case SetKind::kVerdictMap6: sh = {v6_proto_port, 24, NFT_DATA_VERDICT, 0, true}; break;
+    case SetKind::kPortSet: sh = {proto_port, 8, 0, 0, false}; break;
+    case SetKind::kPortSet4: sh = {v4_proto_port, 12, 0, 0, false}; break;
+    case SetKind::kPortSet6: sh = {v6_proto_port, 24, 0, 0, false}; break;
     case SetKind::kIfnameSet: sh = {kTypeIfname, IFNAMSIZ, 0, 0, false}; break;
     case SetKind::kMapV4: sh = {proto_port, 8, v4_target, 8, true}; break;
     case SetKind::kMapV6: sh = {proto_port, 8, v6_target, 20, true}; break;
@@ -547,6 +543,13 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
         nftnl_table_nlmsg_build_payload(nlh, t.get());
         break;
       }
+      case NftTransaction::OpType::kDeleteTable: {
+        TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELTABLE, kFamily, NLM_F_ACK, seq);
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+        break;
+      }
       case NftTransaction::OpType::kAddChain: {
         ChainPtr c(nftnl_chain_alloc());
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
@@ -578,8 +581,9 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
         nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.rule.chain.c_str());
         nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
         build_rule_exprs(r.get(), op.rule);
-        nlmsghdr* nlh =
-            nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWRULE, kFamily, NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, seq);
+        // Without NLM_F_APPEND (and no position) the kernel inserts the rule at the chain's head.
+        uint16_t where = op.rule.at_head ? 0 : NLM_F_APPEND;
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWRULE, kFamily, NLM_F_CREATE | where | NLM_F_ACK, seq);
         nftnl_rule_nlmsg_build_payload(nlh, r.get());
         break;
       }

@@ -7,14 +7,15 @@
 namespace nftpm {
 
 bool is_reserved_name(const std::string& chain) {
-  for (const char* n : {kPreroutingChain, kOutputChain, kPostroutingChain, kGuardChain, kDispatchMap}) {
+  for (const char* n : {kPreroutingChain, kOutputChain, kPostroutingChain, kGuardChain, "dispatch"}) {
     if (chain == n) return true;
   }
-  return false;
+  // <chain>-hostip is a network's second chain: a network may not be named like one.
+  return chain.size() > 7 && chain.compare(chain.size() - 7, 7, "-hostip") == 0;
 }
 
 std::vector<std::string> global_owned_sets() {
-  return {kDispatchMap, kDispatchMap4, kDispatchMap6, kHairpinSet4, kHairpinSet6, kMasqAllSet4, kMasqAllSet6};
+  return {kPortSet, kPortSet4, kPortSet6, kHairpinSet4, kHairpinSet6, kMasqAllSet4, kMasqAllSet6};
 }
 
 std::vector<std::string> network_owned_sets(const NetworkLayout& net) {
@@ -27,9 +28,9 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
   auto need_set = [&](const std::string& name, SetKind kind) {
     if (!have.sets.count(name)) tx.add_set({name, kind});
   };
-  need_set(kDispatchMap, SetKind::kVerdictMap);
-  need_set(kDispatchMap4, SetKind::kVerdictMap4);
-  need_set(kDispatchMap6, SetKind::kVerdictMap6);
+  need_set(kPortSet, SetKind::kPortSet);
+  need_set(kPortSet4, SetKind::kPortSet4);
+  need_set(kPortSet6, SetKind::kPortSet6);
   need_set(kHairpinSet4, SetKind::kAddrSet4);
   need_set(kHairpinSet6, SetKind::kAddrSet6);
   need_set(kMasqAllSet4, SetKind::kAddrSet4);
@@ -40,36 +41,40 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
   need_set(net.v4_bound_map(), SetKind::kMapV4Bound);
   need_set(net.v6_bound_map(), SetKind::kMapV6Bound);
 
-  // The network's chain: exclusions first, then host-IP-bound mappings (more specific), then the
-  // rest. A lookup that misses ends its rule, so the next one is tried.
-  if (!have.chains.count(net.chain)) {
-    tx.add_chain({net.chain, std::nullopt, 0, false});
-    tx.add_rule({net.chain, RuleKind::kExclude, net.exclude_set()});
-    tx.add_rule({net.chain, RuleKind::kDnatV4Bound, net.v4_bound_map()});
-    tx.add_rule({net.chain, RuleKind::kDnatV6Bound, net.v6_bound_map()});
-    tx.add_rule({net.chain, RuleKind::kDnatV4, net.v4_map()});
-    tx.add_rule({net.chain, RuleKind::kDnatV6, net.v6_map()});
+  const std::pair<const char*, Hook> base_chains[] = {{kPreroutingChain, Hook::kPrerouting},
+                                                      {kOutputChain, Hook::kOutput}};
+  for (const auto& [name, hook] : base_chains) {
+    if (!have.chains.count(name)) tx.add_chain({name, hook, -100, false});  // dstnat
   }
-  // Only packets to a local address are looked at: traffic routed through the node is never
-  // translated. Bound mappings first, so a host IP binding wins over an unbound mapping.
-  for (auto [name, hook] : {std::pair{kPreroutingChain, Hook::kPrerouting}, std::pair{kOutputChain, Hook::kOutput}}) {
-    if (have.chains.count(name)) continue;
-    tx.add_chain({name, hook, -100, false});  // dstnat
-    tx.add_rule({name, RuleKind::kDispatch4, kDispatchMap4});
-    tx.add_rule({name, RuleKind::kDispatch6, kDispatchMap6});
-    tx.add_rule({name, RuleKind::kDispatch, kDispatchMap});
+  // The network's chains: exclusions first, then its mappings; a lookup that misses ends its
+  // rule, so the next one is tried. Only packets to a local address ever enter them (traffic
+  // routed through the node is never translated), and every network's host-IP-bound mappings
+  // come before any network's unbound ones, so a binding wins for its address.
+  if (!have.chains.count(net.chain)) {
+    tx.add_chain({net.hostip_chain(), std::nullopt, 0, false});
+    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kExclude, net.exclude_set(), "", false});
+    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV4Bound, net.v4_bound_map(), "", false});
+    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV6Bound, net.v6_bound_map(), "", false});
+    tx.add_chain({net.chain, std::nullopt, 0, false});
+    tx.add_rule(NftRule{net.chain, RuleKind::kExclude, net.exclude_set(), "", false});
+    tx.add_rule(NftRule{net.chain, RuleKind::kDnatV4, net.v4_map(), "", false});
+    tx.add_rule(NftRule{net.chain, RuleKind::kDnatV6, net.v6_map(), "", false});
+    for (const auto& base : base_chains) {
+      tx.add_rule({base.first, RuleKind::kJump, "", net.hostip_chain(), /*at_head=*/true});
+      tx.add_rule({base.first, RuleKind::kJump, "", net.chain, /*at_head=*/false});
+    }
   }
   if (!have.chains.count(kPostroutingChain)) {
     tx.add_chain({kPostroutingChain, Hook::kPostrouting, 100, false});  // srcnat
-    tx.add_rule({kPostroutingChain, RuleKind::kHairpin4, kHairpinSet4});
-    tx.add_rule({kPostroutingChain, RuleKind::kHairpin6, kHairpinSet6});
-    tx.add_rule({kPostroutingChain, RuleKind::kMasqAll4, kMasqAllSet4});
-    tx.add_rule({kPostroutingChain, RuleKind::kMasqAll6, kMasqAllSet6});
-    tx.add_rule({kPostroutingChain, RuleKind::kMasqLocalhost, ""});
+    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kHairpin4, kHairpinSet4, "", false});
+    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kHairpin6, kHairpinSet6, "", false});
+    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqAll4, kMasqAllSet4, "", false});
+    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqAll6, kMasqAllSet6, "", false});
+    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqLocalhost, "", "", false});
   }
   if (!have.chains.count(kGuardChain)) {
     tx.add_chain({kGuardChain, Hook::kPrerouting, -300, true});  // raw, before conntrack
-    tx.add_rule({kGuardChain, RuleKind::kLocalnetGuard, ""});
+    tx.add_rule(NftRule{kGuardChain, RuleKind::kLocalnetGuard, "", "", false});
   }
 }
 

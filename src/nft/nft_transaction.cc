@@ -24,9 +24,9 @@ namespace {
 
 const char* kind_name(SetKind k) {
   switch (k) {
-    case SetKind::kVerdictMap: return "inet_proto . inet_service : verdict";
-    case SetKind::kVerdictMap4: return "ipv4_addr . inet_proto . inet_service : verdict";
-    case SetKind::kVerdictMap6: return "ipv6_addr . inet_proto . inet_service : verdict";
+    case SetKind::kPortSet: return "inet_proto . inet_service";
+    case SetKind::kPortSet4: return "ipv4_addr . inet_proto . inet_service";
+    case SetKind::kPortSet6: return "ipv6_addr . inet_proto . inet_service";
     case SetKind::kIfnameSet: return "ifname";
     case SetKind::kMapV4: return "inet_proto . inet_service : ipv4_addr . inet_service";
     case SetKind::kMapV6: return "inet_proto . inet_service : ipv6_addr . inet_service";
@@ -69,9 +69,7 @@ std::string key_text(const NftElement& e) {
 std::string describe_rule(const NftRule& r) {
   const std::string& s = r.set;
   switch (r.kind) {
-    case RuleKind::kDispatch: return "fib daddr type local meta l4proto . th dport vmap @" + s;
-    case RuleKind::kDispatch4: return "fib daddr type local ip daddr . meta l4proto . th dport vmap @" + s;
-    case RuleKind::kDispatch6: return "fib daddr type local ip6 daddr . meta l4proto . th dport vmap @" + s;
+    case RuleKind::kJump: return "fib daddr type local jump " + r.target;
     case RuleKind::kExclude: return "iifname @" + s + " return";
     case RuleKind::kDnatV4: return "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @" + s;
     case RuleKind::kDnatV6: return "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @" + s;
@@ -110,9 +108,12 @@ std::string NftTransaction::dump() const {
   for (const auto& op : ops_) {
     switch (op.type) {
       case OpType::kAddTable: o << "add table inet " << table_ << "\n"; break;
+      case OpType::kDeleteTable: o << "delete table inet " << table_ << "\n"; break;
       case OpType::kAddChain: o << "add chain " << describe_chain(op.chain) << "\n"; break;
       case OpType::kAddSet: o << "add set " << op.set.name << " { " << kind_name(op.set.kind) << " }\n"; break;
-      case OpType::kAddRule: o << "add rule " << op.rule.chain << " " << describe_rule(op.rule) << "\n"; break;
+      case OpType::kAddRule:
+        o << (op.rule.at_head ? "insert rule " : "add rule ") << op.rule.chain << " " << describe_rule(op.rule) << "\n";
+        break;
       case OpType::kCreateElements:
       case OpType::kAddElements:
       case OpType::kDeleteElements: {

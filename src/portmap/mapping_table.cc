@@ -42,7 +42,7 @@ MappingTable::Wanted MappingTable::wanted_elements(const OwnerTag& owner, const 
   for (const auto& m : mappings) {
     if (m.host_ip.empty()) {
       Bytes key = encode_key(m.protocol, m.host_port);
-      w.ports.push_back({kDispatchMap, key, {}, layout_.chain, tag});
+      w.ports.push_back({kPortSet, key, {}, {}, tag});
       if (addrs.v4) w.ports.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
       if (addrs.v6) w.ports.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
       continue;
@@ -53,12 +53,12 @@ MappingTable::Wanted MappingTable::wanted_elements(const OwnerTag& owner, const 
     if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
       if (!addrs.v4) continue;
       Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
-      w.ports.push_back({kDispatchMap4, key, {}, layout_.chain, tag});
+      w.ports.push_back({kPortSet4, key, {}, {}, tag});
       w.ports.push_back({layout_.v4_bound_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
     } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
       if (!addrs.v6) continue;
       Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
-      w.ports.push_back({kDispatchMap6, key, {}, layout_.chain, tag});
+      w.ports.push_back({kPortSet6, key, {}, {}, tag});
       w.ports.push_back({layout_.v6_bound_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
     }
   }
@@ -175,13 +175,13 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
       in6_addr h6{};
       if (m.host_ip.empty()) {
         Bytes key = encode_key(m.protocol, m.host_port);
-        keys = {{kDispatchMap, key}, {layout_.v4_map(), key}, {layout_.v6_map(), key}};
+        keys = {{kPortSet, key}, {layout_.v4_map(), key}, {layout_.v6_map(), key}};
       } else if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
         Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
-        keys = {{kDispatchMap4, key}, {layout_.v4_bound_map(), key}};
+        keys = {{kPortSet4, key}, {layout_.v4_bound_map(), key}};
       } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
         Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
-        keys = {{kDispatchMap6, key}, {layout_.v6_bound_map(), key}};
+        keys = {{kPortSet6, key}, {layout_.v6_bound_map(), key}};
       }
       for (const auto& [set, key] : keys) NFTPM_TRY(take(set, key));
     }

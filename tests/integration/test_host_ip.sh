@@ -27,4 +27,22 @@ check "a second binding of the same address and port is a conflict" [ "$(json_ge
 runtime DEL bound "$(ctr_path bound)" "$T_DIR/net.conflist" "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
 check "after the bound container's DEL, its address falls back to the unbound mapping" \
   [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-unbound ]
+
+# Across networks: an unbound 7070 in this network, then a binding of 7070 on $NODE_IP in a second
+# network made later. Every network's bindings are tried before any network's unbound mappings.
+ctr_add n2
+BRIDGE2="pmb2$$"; BRIDGE2=${BRIDGE2:0:15}
+conflist "$T_DIR/net2.conflist" hostip-net2 1.0.0
+sed -i "s/\"bridge\": \"$BRIDGE\"/\"bridge\": \"$BRIDGE2\"/; s#$CTR_SUBNET#10.95.0.0/24#; s#$CTR_SUBNET6#fd95::/64#; s#$T_DIR/ipam#$T_DIR/ipam2#" "$T_DIR/net2.conflist"
+ctr_add u7
+runtime ADD u7 "$(ctr_path u7)" "$T_DIR/net.conflist" '[{"hostPort":7070,"containerPort":80,"protocol":"tcp"}]'
+check "an unbound 7070 in the first network" [ "$T_RC" = 0 ]
+runtime ADD n2 "$(ctr_path n2)" "$T_DIR/net2.conflist" "[{\"hostPort\":7070,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
+check "a binding of 7070 on $NODE_IP in a second network" [ "$T_RC" = 0 ]
+serve_tcp "$(ctr_ns u7)" 80 hello-u7
+serve_tcp "$(ctr_ns n2)" 80 hello-n2
+wait_listen "$(ctr_ns u7)" 80
+wait_listen "$(ctr_ns n2)" 80
+check "the later network's binding wins for its address" [ "$(tcp_get "$REMOTE" "$NODE_IP" 7070)" = hello-n2 ]
+check "the first network's unbound mapping serves the other address" [ "$(tcp_get "$REMOTE" "$SECOND_IP" 7070)" = hello-u7 ]
 finish

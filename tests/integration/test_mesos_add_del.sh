@@ -30,7 +30,7 @@ check "the node itself reaches hostIP:8080 (output path)" [ "$(tcp_get "$NODE" "
 check "a port that is not mapped is not translated" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8082)" ]
 
 tag="net=mesos-net id=$CID if=eth0"
-check "every element names its owner (7 = 3 dispatch + 3 v4 + 1 hairpin)" [ "$(owned_count "$tag")" = 7 ]
+check "every element names its owner (7 = 3 port claims + 3 v4 + 1 hairpin)" [ "$(owned_count "$tag")" = 7 ]
 check "the per-network chain is named by 'chain'" eval "nft_node list chain inet nft_port_mapper MESOS-TEST-PORT-MAPPER >/dev/null"
 
 log "DEL"

@@ -41,11 +41,16 @@ TEST_F(MappingTableTest, FirstAddCreatesLayoutAndOwnedElements) {
   std::string d = nft.dump();
   EXPECT_NE(d.find("chain prerouting { type nat hook prerouting priority -100 }"), std::string::npos) << d;
   EXPECT_NE(d.find("chain localnet-guard { type filter hook prerouting priority -300 }"), std::string::npos);
-  EXPECT_NE(d.find("tcp . 8080 : goto NET1 comment \"net=net1 id=c1 if=eth0\""), std::string::npos) << d;
+  EXPECT_NE(d.find("set ports\n  tcp . 8080 comment \"net=net1 id=c1 if=eth0\""), std::string::npos) << d;
   EXPECT_NE(d.find("udp . 5353 : 10.1.0.5:53 comment \"net=net1 id=c1 if=eth0\""), std::string::npos) << d;
   EXPECT_NE(d.find("\"mesos-cni0\""), std::string::npos);
   EXPECT_NE(d.find("\"eth9\""), std::string::npos);
-  EXPECT_EQ(count(d, "rule prerouting"), 3u);  // one per dispatch map, bound ones first
+  // One pair of jumps per network: its host-IP chain at the head, its own chain at the end.
+  EXPECT_NE(
+      d.find("rule prerouting fib daddr type local jump NET1-hostip\nrule prerouting fib daddr type local jump NET1\n"),
+      std::string::npos)
+      << d;
+  EXPECT_EQ(count(d, "rule prerouting"), 2u);
   // The first attempt hit ENOENT (no table); the second created the layout under a generation.
   EXPECT_EQ(nft.commits_attempted, 2);
 }
@@ -57,7 +62,7 @@ TEST_F(MappingTableTest, LaterAddsAreOneBatchWithoutReads) {
   EXPECT_EQ(nft.commits_attempted, before + 1);
   std::string tx = nft.committed.back().dump();
   EXPECT_EQ(tx.find("add table"), std::string::npos) << tx;
-  EXPECT_NE(tx.find("create element dispatch tcp . 9090 : goto NET1"), std::string::npos) << tx;
+  EXPECT_NE(tx.find("create element ports tcp . 9090 comment"), std::string::npos) << tx;
 }
 
 TEST_F(MappingTableTest, ConflictNamesTheOwnerAndChangesNothing) {
@@ -70,6 +75,17 @@ TEST_F(MappingTableTest, ConflictNamesTheOwnerAndChangesNothing) {
   EXPECT_NE(s.error().msg.find("tcp/8080"), std::string::npos) << s.error().msg;
   EXPECT_NE(s.error().msg.find("container c1"), std::string::npos) << s.error().msg;
   EXPECT_EQ(nft.dump(), before);  // 9090 was not added either: the batch is atomic
+}
+
+TEST_F(MappingTableTest, HostIpBindingsComeBeforeEveryNetworksUnboundMappings) {
+  ASSERT_TRUE(table.add(owner("c1"), m8080, a));
+  MappingTable other(nft, NetworkLayout{"NET2"}, {});
+  ASSERT_TRUE(other.add(owner("c2", "net2"), {{9090, 90, Protocol::kTcp, {}}}, {v4("10.2.0.5"), std::nullopt}));
+  std::string prerouting;
+  for (const auto& r : nft.tables[kTableName].rules) {
+    if (r.chain == "prerouting") prerouting += r.target + " ";
+  }
+  EXPECT_EQ(prerouting, "NET2-hostip NET1-hostip NET1 NET2 ");
 }
 
 TEST_F(MappingTableTest, ConflictAcrossNetworks) {
@@ -96,7 +112,7 @@ TEST_F(MappingTableTest, RemoveByKeysTakesOnlyTheExactOwner) {
   auto removed = table.remove(owner("P"),
                               std::vector<PortMapping>{{8080, 80, Protocol::kTcp, {}}, {8081, 80, Protocol::kTcp, {}}});
   ASSERT_TRUE(removed);
-  EXPECT_EQ(removed->size(), 3u);  // dispatch, v4 map, hairpin4
+  EXPECT_EQ(removed->size(), 3u);  // port claim, v4 map, hairpin4
   std::string d = nft.dump();
   EXPECT_EQ(d.find("id=P if"), std::string::npos) << d;
   EXPECT_EQ(count(d, "id=P.C if"), 3u) << d;
@@ -132,7 +148,7 @@ TEST_F(MappingTableTest, DualStackAndHostIpBindings) {
                         both));
   std::string d = nft.dump();
   EXPECT_NE(d.find("tcp . 8080 : [fd00::5]:80"), std::string::npos) << d;
-  EXPECT_NE(d.find("192.0.2.1 . tcp . 8081 : goto NET1"), std::string::npos) << d;
+  EXPECT_NE(d.find("192.0.2.1 . tcp . 8081 comment"), std::string::npos) << d;
   EXPECT_NE(d.find("192.0.2.1 . tcp . 8081 : 10.1.0.5:81"), std::string::npos) << d;
   EXPECT_NE(d.find("2001:db8::1 . udp . 8082 : [fd00::5]:82"), std::string::npos) << d;
   // A v4 host IP maps only the v4 address, and the other way round.
@@ -203,7 +219,7 @@ TEST_F(MappingTableTest, StaleAddressHolderIsReplacedNotAConflict) {
   ASSERT_TRUE(table.add(owner("old"), m8080, a));
   ASSERT_TRUE(table.remove(owner("old"), std::vector<PortMapping>{}));  // nothing given: nothing removed
   FakeNftables::Table& t = nft.tables[kTableName];
-  t.elements["dispatch"].clear();
+  t.elements["ports"].clear();
   t.elements["NET1-v4"].clear();
   ASSERT_TRUE(table.add(owner("new"), {{9090, 90, Protocol::kTcp, {}}}, a));
   std::string d = nft.dump();
