@@ -137,16 +137,16 @@ class Runner:
 # --- filling a node to a size ---------------------------------------------------------------
 
 def fill_ours(n, start):
-    """n mappings of other owners, exactly as the plugin makes them (dispatch + v4 map + hairpin)."""
+    """n mappings of other owners, exactly as the plugin makes them (port claim + v4 map + hairpin)."""
     for lo in range(start, start + n, 5000):
         hi = min(start + n, lo + 5000)
         d, m, h = [], [], []
         for i in range(lo, hi):
             o = f'net={NET} id=filler{i} if=eth0'
-            d.append(f'tcp . {FILLER_PORT0 + i} comment "{o}" : goto {CHAIN}')
+            d.append(f'tcp . {FILLER_PORT0 + i} comment "{o}"')
             m.append(f'tcp . {FILLER_PORT0 + i} comment "{o}" : {filler_ip(i)} . 80')
             h.append(f'{filler_ip(i)} comment "{o}"')
-        text = (f"add element inet {TABLE} dispatch {{ {', '.join(d)} }}\n"
+        text = (f"add element inet {TABLE} ports {{ {', '.join(d)} }}\n"
                 f"add element inet {TABLE} {CHAIN}-v4 {{ {', '.join(m)} }}\n"
                 f"add element inet {TABLE} hairpin4 {{ {', '.join(h)} }}\n")
         sh("nft", "-f", "-", input=text)
@@ -281,9 +281,9 @@ def data_plane(build, sizes, seconds):
             text = []
             for lo in range(0, size - 1, 5000):
                 hi = min(size - 1, lo + 5000)
-                d = ", ".join(f'tcp . {FILLER_PORT0 + i} : goto {CHAIN}' for i in range(lo, hi))
+                d = ", ".join(f'tcp . {FILLER_PORT0 + i}' for i in range(lo, hi))
                 m = ", ".join(f'tcp . {FILLER_PORT0 + i} : {filler_ip(i)} . 80' for i in range(lo, hi))
-                text.append(f"add element inet {TABLE} dispatch {{ {d} }}\nadd element inet {TABLE} {CHAIN}-v4 {{ {m} }}\n")
+                text.append(f"add element inet {TABLE} ports {{ {d} }}\nadd element inet {TABLE} {CHAIN}-v4 {{ {m} }}\n")
             in_ns(NODE, "nft", "-f", "-", input="".join(text))
         results["ours"][size] = rate(NODE_IP, TARGET_PORT)
         # A rule per mapping, newest last, as the rule-per-mapping designs append them.
