@@ -8,11 +8,15 @@
 #include <exception>
 #include <string>
 
+#include "nftpm/cli.h"
 #include "nftpm/config.h"
 #include "nftpm/plugin.h"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace nftpm;
+  // A person running the binary gets the tool: arguments, or a terminal on stdin. A runtime passes
+  // no arguments and pipes the config; if it forgot CNI_COMMAND, that is a CNI error (code 4).
+  if (std::getenv("CNI_COMMAND") == nullptr && (argc > 1 || isatty(STDIN_FILENO))) return run_cli(argc, argv);
   // Read at most one byte over the limit, so an oversized config is refused, not truncated.
   std::string input;
   char buf[65536];

@@ -107,6 +107,18 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     }
   }
 
+  auto log_file = optional_string(j, "logFile");
+  if (!log_file) return log_file.take_error();
+  c.log_file = log_file->value_or("");
+  if (!c.log_file.empty() && c.log_file[0] != '/') return invalid("\"logFile\" must be an absolute path");
+  auto log_level = optional_string(j, "logLevel");
+  if (!log_level) return log_level.take_error();
+  c.log_level = log_level->value_or("");
+  if (!c.log_level.empty() && c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" &&
+      c.log_level != "debug") {
+    return invalid("\"logLevel\" must be error, warn, info or debug");
+  }
+
   if (auto it = j.find("delegateTimeout"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 3600) {
       return invalid("\"delegateTimeout\" must be a whole number of seconds in 1..3600");

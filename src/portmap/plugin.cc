@@ -4,9 +4,11 @@
 
 #include <arpa/inet.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
+#include "nftpm/call_log.h"
 #include "nftpm/config.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
@@ -114,10 +116,11 @@ class KernelNodeEffects : public NodeEffects {
 class Plugin {
  public:
   Plugin(const CniEnv& env, const NetConfig& cfg, const NftablesFactory& nft, DelegateRunner& delegate,
-         NodeEffects& effects)
-      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate), effects_(effects) {}
+         NodeEffects& effects, CallLog& log)
+      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate), effects_(effects), log_(log) {}
 
   PluginOutput run() {
+    auto started = std::chrono::steady_clock::now();
     Result<std::string> out = Error(ErrorCode::kUnsupportedCommand, "unsupported");
     switch (env_.command) {
       case CniCommand::kAdd: out = add(); break;
@@ -129,7 +132,14 @@ class Plugin {
         out = Error(ErrorCode::kUnsupportedCommand,
                     std::string("CNI_COMMAND ") + command_name(env_.command) + " is not supported yet");
     }
-    if (!out) return error_output(out.error(), cfg_.result_version());
+    if (!out) {
+      log_.step(LogLevel::kError,
+                "failed with code " + std::to_string(static_cast<int>(out.error().code)) + ": " + out.error().msg +
+                    (out.error().details.empty() ? "" : " (" + out.error().details + ")"),
+                started);
+      return error_output(out.error(), cfg_.result_version());
+    }
+    log_.step(LogLevel::kInfo, "done", started);
     return {*out, 0};
   }
 
@@ -148,7 +158,32 @@ class Plugin {
 
   Result<std::string> run_delegate(CniCommand cmd) {
     std::string type = (*cfg_.delegate)["type"].get<std::string>();
-    return delegate_.run(type, cmd, env_, delegate_config(cfg_), cfg_.delegate_timeout_seconds);
+    auto t = std::chrono::steady_clock::now();
+    auto out = delegate_.run(type, cmd, env_, delegate_config(cfg_), cfg_.delegate_timeout_seconds);
+    log_.step(out ? LogLevel::kInfo : LogLevel::kError,
+              "delegate " + type + " " + command_name(cmd) + (out ? " ok" : " failed: " + out.error().msg), t);
+    return out;
+  }
+
+  static std::string mapping_list(const std::vector<PortMapping>& ms, const ContainerAddrs& a) {
+    std::string s;
+    char buf[INET6_ADDRSTRLEN];
+    for (const auto& m : ms) {
+      s += s.empty() ? "" : ", ";
+      s += std::string(protocol_name(m.protocol)) + "/" + (m.host_ip.empty() ? "" : m.host_ip + ":") +
+           std::to_string(m.host_port) + " ->";
+      if (a.v4)
+        s += std::string(" ") + inet_ntop(AF_INET, &*a.v4, buf, sizeof buf) + ":" + std::to_string(m.container_port);
+      if (a.v6)
+        s += std::string(" [") + inet_ntop(AF_INET6, &*a.v6, buf, sizeof buf) + "]:" + std::to_string(m.container_port);
+    }
+    return s;
+  }
+
+  static std::string element_list(const std::vector<NftElement>& es) {
+    std::string s;
+    for (const auto& e : es) s += (s.empty() ? "" : ", ") + e.set + " " + describe_element(e);
+    return s.empty() ? "nothing" : s;
   }
 
   Result<json> parse_delegate_result(const std::string& text) {
@@ -201,7 +236,9 @@ class Plugin {
       }
       auto t = table();
       if (!t) return undo_delegate(t.take_error());
+      auto t0 = std::chrono::steady_clock::now();
       if (auto s = (*t)->add(*tag, cfg_.mappings, *addrs); !s) return undo_delegate(s.take_error());
+      log_.step(LogLevel::kInfo, "added " + mapping_list(cfg_.mappings, *addrs), t0);
       after_add(*addrs);
     }
     auto text = result_text(result, result_version, cfg_.result_version());
@@ -254,8 +291,10 @@ class Plugin {
     if (!t) return t.take_error();
     std::optional<std::vector<PortMapping>> keys;
     if (!cfg_.mappings.empty()) keys = cfg_.mappings;
+    auto t0 = std::chrono::steady_clock::now();
     auto removed = (*t)->remove(*tag, keys);
     if (!removed) return removed.take_error();
+    log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
     effects_.sweep_conntrack(sweeps_after_delete(*removed));
     if (cfg_.delegate_mode()) {
       auto out = run_delegate(CniCommand::kDel);
@@ -293,8 +332,10 @@ class Plugin {
     Attachments valid(cfg_.valid_attachments.begin(), cfg_.valid_attachments.end());
     auto t = table();
     if (!t) return t.take_error();
+    auto t0 = std::chrono::steady_clock::now();
     auto removed = (*t)->gc(cfg_.name, valid);
     if (!removed) return removed.take_error();
+    log_.step(LogLevel::kInfo, "collected " + element_list(*removed), t0);
     effects_.sweep_conntrack(sweeps_after_delete(*removed));
     return std::string();
   }
@@ -311,6 +352,7 @@ class Plugin {
   const NftablesFactory& nft_factory_;
   DelegateRunner& delegate_;
   NodeEffects& effects_;
+  CallLog& log_;
   std::unique_ptr<Nftables> nft_;
   std::optional<MappingTable> table_;
 };
@@ -354,7 +396,12 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
     return error_output(Error(ErrorCode::kInvalidEnvironment, "CNI_PATH is not set: cannot find the delegate plugin"),
                         cfg->result_version());
   }
-  return Plugin(*env, *cfg, nft, delegate, effects).run();
+  LogLevel level = cfg->log_file.empty() ? LogLevel::kWarn : LogLevel::kInfo;
+  if (!cfg->log_level.empty()) parse_log_level(cfg->log_level, &level);
+  CallLog log(cfg->log_file, level);
+  log.set_subject(std::string(command_name(env->command)) + " net=" + cfg->name +
+                  (env->container_id.empty() ? "" : " id=" + env->container_id + " if=" + env->ifname));
+  return Plugin(*env, *cfg, nft, delegate, effects, log).run();
 }
 
 }  // namespace nftpm

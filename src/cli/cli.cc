@@ -1,0 +1,386 @@
+// The operator's command line: what the binary does when a person runs it (no CNI_COMMAND in the
+// environment). Every subcommand works on the current network namespace's ruleset.
+#include "nftpm/cli.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "nftpm/config.h"
+#include "nftpm/delegate.h"
+#include "nftpm/iptables_migration.h"
+#include "nftpm/layout.h"
+#include "nftpm/mapping_table.h"
+#include "nftpm/process.h"
+#include "nftpm/status.h"
+#include "nftpm/table_admin.h"
+
+namespace nftpm {
+
+namespace {
+
+using nlohmann::json;
+
+int fail(const Error& e) {
+  std::cerr << "nft-port-mapper: " << e.msg << (e.details.empty() ? "" : " (" + e.details + ")") << "\n";
+  return 1;
+}
+
+Result<std::unique_ptr<Nftables>> kernel() {
+  return open_netlink_nftables();
+}
+
+// iptables-save / iptables-restore, for the old plugin's rules only: found at their usual
+// absolute paths, run with no shell and a fixed environment.
+Result<std::string> find_tool(const std::string& name) {
+  for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
+    std::string p = dir + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return Error(ErrorCode::kIoFailure, name + " not found in /usr/sbin, /sbin, /usr/bin or /bin");
+}
+
+Result<std::string> run_tool(const std::string& name, const std::vector<std::string>& args, const std::string& input) {
+  auto path = find_tool(name);
+  if (!path) return path.take_error();
+  std::vector<std::string> argv = {*path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_process(*path, argv, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, input, 60, 256u << 20);
+  if (!r) return r.take_error();
+  if (r->exit_status != 0) {
+    return Error(ErrorCode::kIoFailure, name + " failed (exit status " + std::to_string(r->exit_status) + ")");
+  }
+  return r->out;
+}
+
+std::string host_text(const MappingView& m) {
+  std::string ip =
+      m.host_ip.empty() ? "*" : (m.host_ip.find(':') != std::string::npos ? "[" + m.host_ip + "]" : m.host_ip);
+  return ip + ":" + std::to_string(m.host_port);
+}
+
+std::string target_text(const MappingView& m) {
+  std::string ip = m.family == 6 ? "[" + m.container_ip + "]" : m.container_ip;
+  return ip + ":" + std::to_string(m.container_port);
+}
+
+// --- list ----------------------------------------------------------------------------------
+
+int cmd_list(bool as_json, const std::string& network, const std::string& container) {
+  auto nft = kernel();
+  if (!nft) return fail(nft.error());
+  auto all = list_mappings(**nft);
+  if (!all) return fail(all.error());
+  std::vector<MappingView> rows;
+  for (const auto& m : *all) {
+    if (!network.empty() && (!m.owner || m.owner->network != network)) continue;
+    if (!container.empty() && (!m.owner || m.owner->container_id != container)) continue;
+    rows.push_back(m);
+  }
+  if (as_json) {
+    json out = json::array();
+    for (const auto& m : rows) {
+      out.push_back({{"protocol", m.protocol},
+                     {"hostIP", m.host_ip},
+                     {"hostPort", m.host_port},
+                     {"containerIP", m.container_ip},
+                     {"containerPort", m.container_port},
+                     {"family", m.family},
+                     {"chain", m.chain},
+                     {"network", m.owner ? m.owner->network : ""},
+                     {"containerID", m.owner ? m.owner->container_id : ""},
+                     {"ifname", m.owner ? m.owner->ifname : ""},
+                     {"comment", m.comment}});
+    }
+    std::cout << json_text(out) << "\n";
+    return 0;
+  }
+  if (rows.empty()) {
+    std::cout << "no mappings\n";
+    return 0;
+  }
+  std::printf("%-5s %-28s    %-28s %-20s %-10s %s\n", "PROTO", "HOST", "CONTAINER", "NETWORK", "IFNAME",
+              "CONTAINER ID");
+  for (const auto& m : rows) {
+    std::printf("%-5s %-28s -> %-28s %-20s %-10s %s\n", m.protocol.c_str(), host_text(m).c_str(),
+                target_text(m).c_str(), m.owner ? m.owner->network.c_str() : "?",
+                m.owner ? m.owner->ifname.c_str() : "?", m.owner ? m.owner->container_id.c_str() : m.comment.c_str());
+  }
+  std::printf("%zu mapping%s (one row per address family). Per-mapping counters are not kept: the maps carry none.\n",
+              rows.size(), rows.size() == 1 ? "" : "s");
+  return 0;
+}
+
+// --- check ---------------------------------------------------------------------------------
+
+int cmd_check(const std::string& config_file, const std::string& cni_path) {
+  int failures = 0;
+  auto say = [&](const char* level, const std::string& what) {
+    std::cout << level << "  " << what << "\n";
+    if (std::string(level) == "FAIL") ++failures;
+  };
+  auto nft = kernel();
+  if (!nft) {
+    say("FAIL", nft.error().msg);
+  } else if (auto s = probe_kernel_features(**nft); !s) {
+    say("FAIL", s.error().msg + (s.error().details.empty() ? "" : " (" + s.error().details + ")"));
+  } else {
+    say("ok  ", "nf_tables can run the layout here (inet NAT, fib, concatenated maps, masquerade)");
+    if (auto n = count_owned(**nft); n)
+      say("ok  ", "table inet nft_port_mapper holds " + std::to_string(*n) + " owned elements");
+  }
+  std::ifstream fwd("/proc/sys/net/ipv4/ip_forward");
+  std::string v;
+  fwd >> v;
+  if (v == "1") {
+    say("ok  ", "IPv4 forwarding is on");
+  } else {
+    say("warn", "IPv4 forwarding is off (net.ipv4.ip_forward=0): remote clients cannot reach containers");
+  }
+  if (auto save = run_tool("iptables-save", {"-t", "nat"}, ""); save) {
+    std::set<std::string> chains;
+    std::istringstream in(*save);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("container_id: ") != std::string::npos && line.find("-j DNAT") != std::string::npos) {
+        auto w = split_rule_words(line);
+        if (w.size() > 1) chains.insert(w[1]);
+      }
+    }
+    for (const auto& c : chains) {
+      size_t n = parse_old_plugin_rules(*save, c).mappings.size();
+      say("warn", "mesos-cni-port-mapper's iptables chain " + c + " still holds " + std::to_string(n) +
+                      " mappings: move them with `nft-port-mapper migrate-from-iptables --chain " + c +
+                      " --network NAME`");
+    }
+    if (chains.empty()) say("ok  ", "no leftovers of mesos-cni-port-mapper in the iptables nat table");
+  } else {
+    say("ok  ", "no iptables here: nothing of mesos-cni-port-mapper to look for");
+  }
+  if (!config_file.empty()) {
+    std::ifstream f(config_file);
+    if (!f) {
+      say("FAIL", "cannot read " + config_file);
+    } else {
+      std::stringstream ss;
+      ss << f.rdbuf();
+      auto cfg = parse_net_config(ss.str(), CniCommand::kAdd);
+      if (!cfg) {
+        say("FAIL", config_file + ": " + cfg.error().msg +
+                        (cfg.error().details.empty() ? "" : " (" + cfg.error().details + ")"));
+      } else {
+        say("ok  ", config_file + ": valid (network " + cfg->name + ", chain " + cfg->chain + ")");
+        if (cfg->delegate_mode()) {
+          std::vector<std::string> dirs;
+          std::stringstream ps(cni_path);
+          for (std::string d; std::getline(ps, d, ':');) {
+            if (!d.empty()) dirs.push_back(d);
+          }
+          std::string type = (*cfg->delegate)["type"].get<std::string>();
+          if (auto p = find_plugin(type, dirs); p) {
+            say("ok  ", "delegate " + type + " found: " + *p);
+          } else {
+            say("FAIL", p.error().msg + " (" + p.error().details + ")");
+          }
+        }
+      }
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+// --- remove, gc, uninstall ------------------------------------------------------------------
+
+int report_removed(const Result<std::vector<NftElement>>& r) {
+  if (!r) return fail(r.error());
+  std::set<std::string> owners;
+  for (const auto& e : *r) owners.insert(e.comment);
+  std::cout << "removed " << r->size() << " element" << (r->size() == 1 ? "" : "s") << " of " << owners.size()
+            << " owner" << (owners.size() == 1 ? "" : "s") << "\n";
+  for (const auto& o : owners) std::cout << "  " << o << "\n";
+  return 0;
+}
+
+int cmd_remove(const std::string& container, const std::string& network) {
+  auto nft = kernel();
+  if (!nft) return fail(nft.error());
+  return report_removed(remove_owned_where(**nft, [&](const OwnerTag& o) {
+    return o.container_id == container && (network.empty() || o.network == network);
+  }));
+}
+
+int cmd_gc(const std::string& network, const std::vector<std::string>& valid_args, const std::string& valid_file) {
+  Attachments valid;
+  for (const auto& v : valid_args) {
+    size_t colon = v.rfind(':');
+    if (colon == std::string::npos) return fail(Error(ErrorCode::kInvalidConfig, "--valid takes ID:IFNAME, got " + v));
+    valid.insert({v.substr(0, colon), v.substr(colon + 1)});
+  }
+  if (!valid_file.empty()) {
+    std::ifstream f(valid_file);
+    json j = json::parse(f, nullptr, false);
+    if (!j.is_array()) return fail(Error(ErrorCode::kInvalidConfig, valid_file + " is not a JSON array"));
+    for (const auto& a : j) {
+      if (!a.is_object() || !a.contains("containerID") || !a.contains("ifname") || !a["containerID"].is_string() ||
+          !a["ifname"].is_string()) {
+        return fail(Error(ErrorCode::kInvalidConfig, valid_file + ": each entry needs containerID and ifname"));
+      }
+      valid.insert({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
+    }
+  }
+  auto nft = kernel();
+  if (!nft) return fail(nft.error());
+  return report_removed(remove_owned_where(**nft, [&](const OwnerTag& o) {
+    return o.network == network && !valid.count({o.container_id, o.ifname});
+  }));
+}
+
+int cmd_uninstall(bool force) {
+  auto nft = kernel();
+  if (!nft) return fail(nft.error());
+  if (auto s = uninstall_table(**nft, force); !s) return fail(s.error());
+  std::cout << "table inet " << kTableName << " removed\n";
+  return 0;
+}
+
+// --- migrate-from-iptables ------------------------------------------------------------------
+
+int cmd_migrate(const std::string& chain, const std::string& network, const std::string& ifname,
+                const std::string& config_file, bool dry_run) {
+  std::string net = network, our_chain = chain;
+  std::vector<std::string> excluded;
+  if (!config_file.empty()) {
+    std::ifstream f(config_file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto cfg = parse_net_config(ss.str(), CniCommand::kAdd);
+    if (!cfg) return fail(cfg.error());
+    if (net.empty()) net = cfg->name;
+    our_chain = cfg->chain;
+    excluded = cfg->exclude_devices;
+  }
+  if (net.empty()) return fail(Error(ErrorCode::kInvalidConfig, "name the network: --network NAME or --config FILE"));
+  if (!valid_network_name(net)) return fail(Error(ErrorCode::kInvalidConfig, "invalid network name " + net));
+  if (!valid_chain_name(our_chain)) return fail(Error(ErrorCode::kInvalidConfig, "invalid chain name " + our_chain));
+  auto save = run_tool("iptables-save", {"-t", "nat"}, "");
+  if (!save) return fail(save.error());
+  OldPluginRules old = parse_old_plugin_rules(*save, chain);
+  if (excluded.empty()) excluded = old.excluded;
+  std::cout << "mesos-cni-port-mapper chain " << chain << ": " << old.mappings.size() << " mappings, "
+            << old.jump_rules.size() << " jumps"
+            << (old.unparsed.empty() ? "" : ", " + std::to_string(old.unparsed.size()) + " rules not understood")
+            << "\n";
+  for (const auto& u : old.unparsed) std::cout << "  not understood (left alone): " << u << "\n";
+  for (const auto& m : old.mappings) {
+    std::cout << "  " << protocol_name(m.mapping.protocol) << " " << m.mapping.host_port << " -> " << m.container_ip
+              << ":" << m.mapping.container_port << "  owner net=" << net << " id=" << m.container_id
+              << " if=" << ifname << "\n";
+  }
+  if (old.mappings.empty() && old.jump_rules.empty()) {
+    std::cout << "nothing to migrate\n";
+    return 0;
+  }
+  if (dry_run) {
+    std::cout << "dry run: then remove with iptables-restore --noflush:\n" << removal_script(old);
+    return 0;
+  }
+  if (!old.unparsed.empty()) {
+    return fail(Error(ErrorCode::kInvalidConfig, "the chain holds rules this command does not understand",
+                      "nothing was changed; remove them by hand first"));
+  }
+  auto nft = kernel();
+  if (!nft) return fail(nft.error());
+  // Ours first: both layouts translate new connections to the same place while the old one goes.
+  MappingTable table(**nft, NetworkLayout{our_chain}, excluded);
+  std::map<std::string, std::pair<std::vector<PortMapping>, ContainerAddrs>> by_owner;
+  for (const auto& m : old.mappings) {
+    auto& [mappings, addrs] = by_owner[m.container_id];
+    mappings.push_back(m.mapping);
+    in_addr a{};
+    if (inet_pton(AF_INET, m.container_ip.c_str(), &a) != 1) {
+      return fail(Error(ErrorCode::kInvalidConfig, "not an IPv4 address: " + m.container_ip));
+    }
+    addrs.v4 = a;
+  }
+  for (const auto& [id, v] : by_owner) {
+    auto owner = OwnerTag::make(net, id, ifname);
+    if (!owner) return fail(owner.error());
+    if (auto s = table.add(*owner, v.first, v.second); !s) {
+      return fail(Error(s.error().code, "adding " + id + "'s mappings: " + s.error().msg,
+                        "the old rules are untouched; mappings added so far stay (run again when fixed)"));
+    }
+  }
+  std::cout << "added " << old.mappings.size() << " mappings to table inet " << kTableName << "\n";
+  auto removed = run_tool("iptables-restore", {"--noflush"}, removal_script(old));
+  if (!removed) return fail(removed.error());
+  std::cout << "removed the old jumps, rules and chain " << chain << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "nft-port-mapper: a CNI plugin mapping host ports to containers with nftables.\n"
+      "Run by a container runtime (CNI_COMMAND set) it is the plugin; run by a person it is this tool,\n"
+      "which works on the ruleset of the network namespace it runs in."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("nft-port-mapper ") + NFTPM_VERSION);
+
+  bool as_json = false;
+  std::string network, container, config_file, cni_path = "/usr/lib/cni:/opt/cni/bin", valid_file, chain,
+                                               ifname = "eth0";
+  std::vector<std::string> valid;
+  bool force = false, dry_run = false;
+
+  auto* list = app.add_subcommand("list", "Every mapping: host IP/port/protocol -> container IP/port, and its owner");
+  list->add_flag("--json", as_json, "JSON for scripts");
+  list->add_option("--network", network, "only this network's mappings");
+  list->add_option("--container", container, "only this container's mappings");
+
+  auto* check = app.add_subcommand("check", "Can this node run the plugin? (kernel, forwarding, old plugin leftovers)");
+  check->alias("doctor");
+  check->add_option("--config", config_file, "also validate this network config, as the plugin would");
+  check->add_option("--cni-path", cni_path, "where delegates are looked for")->capture_default_str();
+
+  auto* remove = app.add_subcommand("remove", "Remove one container's mappings (after an agent crash, say)");
+  remove->add_option("--container", container, "the container ID")->required();
+  remove->add_option("--network", network, "only in this network");
+
+  auto* gc = app.add_subcommand("gc", "Remove a network's mappings whose owner is not a valid attachment");
+  gc->add_option("--network", network, "the network")->required();
+  gc->add_option("--valid", valid, "a valid attachment, CONTAINER_ID:IFNAME (repeat)");
+  gc->add_option("--valid-file", valid_file, "a JSON array of {\"containerID\", \"ifname\"}");
+
+  auto* uninstall = app.add_subcommand("uninstall", "Remove the plugin's table (refused while mappings remain)");
+  uninstall->add_flag("--force", force, "remove it even with mappings in it");
+
+  auto* migrate = app.add_subcommand("migrate-from-iptables",
+                                     "Move mesos-cni-port-mapper's iptables mappings into this plugin's table");
+  migrate->add_option("--chain", chain, "the old plugin's iptables chain (the config's \"chain\")")->required();
+  migrate->add_option("--network", network, "the network name the mappings belong to");
+  migrate->add_option("--config", config_file, "the network config (gives network, chain, excludeDevices)");
+  migrate->add_option("--ifname", ifname, "the interface the owners are recorded with")->capture_default_str();
+  migrate->add_flag("--dry-run", dry_run, "show the plan, change nothing");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*list) return cmd_list(as_json, network, container);
+  if (*check) return cmd_check(config_file, cni_path);
+  if (*remove) return cmd_remove(container, network);
+  if (*gc) return cmd_gc(network, valid, valid_file);
+  if (*uninstall) return cmd_uninstall(force);
+  if (*migrate) return cmd_migrate(chain, network, ifname, config_file, dry_run);
+  return 0;
+}
+
+}  // namespace nftpm
