@@ -42,8 +42,8 @@ struct NetConfig {
   std::vector<std::string> exclude_devices;
   std::optional<nlohmann::json> delegate;  // delegate mode when present
   int delegate_timeout_seconds = 120;
-  std::string log_file;       // `logFile`: where each call logs its steps (default: stderr)
-  std::string log_level;      // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
+  std::string log_file;   // `logFile`: where each call logs its steps (default: stderr)
+  std::string log_level;  // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
   bool snat = true;       // hairpin and localhost masquerade, as the reference portmap's `snat`
   bool masq_all = false;  // `masqAll`: masquerade every DNATed connection to the containers
   std::vector<PortMapping> mappings;
