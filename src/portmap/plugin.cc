@@ -161,7 +161,7 @@ class Plugin {
     auto t = std::chrono::steady_clock::now();
     auto out = delegate_.run(type, cmd, env_, delegate_config(cfg_), cfg_.delegate_timeout_seconds);
     log_.step(out ? LogLevel::kInfo : LogLevel::kError,
-              "delegate " + type + " " + command_name(cmd) + (out ? " ok" : " failed: " + out.error().msg), t);
+              out ? "delegate " + type + " " + command_name(cmd) + " ok" : out.error().msg, t);
     return out;
   }
 
