@@ -1,55 +1,93 @@
 #!/usr/bin/env bash
-# The Mesos agent's whole cycle in delegate mode: ADD through the real bridge delegate, TCP and UDP
-# from a remote client and from the node itself, the legacy result Mesos parses, the owner on
-# every element, DEL (twice, and without CNI_NETNS), and the chain still working afterwards.
-source "$(dirname "$0")/netns.sh"
-topology
-ctr_add a
-ctr_add b
-CID=6c4f8d4e-1f0b-4b7e-9a43-2f7c1b1f0a11
-CID2=0a0a8d4e-1f0b-4b7e-9a43-2f7c1b1f0a22
-mesos_config "$T_DIR/conf.json" mesos-net MESOS-TEST-PORT-MAPPER \
-  '[{"host_port":8080,"container_port":80,"protocol":"TCP"},{"host_port":5353,"container_port":53,"protocol":"udp"},{"host_port":8081,"container_port":81}]'
+# The Mesos agent's whole cycle in delegate mode, with the real bridge/host-local delegate:
+# ADD (legacy result with ip4.ip), TCP and UDP from a remote client and from the node itself
+# (output path), every element tagged with its exact owner, DEL (mappings and attachment gone,
+# traffic refused), DEL again, DEL without CNI_NETNS, and a new container on the same host ports.
+source "$(dirname "$0")/lib.sh"
+setup_topology 11
+add_container a
+add_container b
+NET="it-add-$$"
+CHAIN="MESOS-IT-PORT-MAPPER"
+CID_A=6c4f8d4e-1f0b-4b7e-9a43-2f7c1b1f0a11
+CID_B=0a0a8d4e-1f0b-4b7e-9a43-2f7c1b1f0a22
+CONF="$WORK/portmapper.json"
+make_config "$CONF" "$NET" "$CHAIN" "[\"$BRIDGE\"]" "$BRIDGE" "$SUBNET" \
+  '[{"host_port":8080,"container_port":80,"protocol":"tcp"},
+    {"host_port":5353,"container_port":53,"protocol":"udp"},
+    {"host_port":8081,"container_port":81}]'
+TAG_A=$(tag_of "$NET" "$CID_A" eth0)
+TAG_B=$(tag_of "$NET" "$CID_B" eth0)
 
-log "ADD as the Mesos agent does"
-cni ADD "$CID" "$(ctr_path a)" "$T_DIR/conf.json"
-check "ADD exits 0" [ "$T_RC" = 0 ]
-ip4=$(json_get 'j["ip4"]["ip"]' <<<"$T_OUT")
-check "result is the legacy form with ip4.ip ($ip4)" [ -n "$ip4" ]
-check "result has no ips/interfaces keys Mesos would not read" [ "$(json_get '"ips" in j' <<<"$T_OUT")" = False ]
-check "result says a 0.1/0.2 cniVersion" grep -qE '"cniVersion":"0\.[12]\.0"' <<<"$T_OUT"
+log "ADD container A as the Mesos agent does"
+cni_call ADD "$CID_A" "$(ctr a)" eth0 "$CONF"
+require "ADD exits 0" [ "$CNI_RC" = 0 ]
+require "stdout is a JSON object" is_json_object "$CNI_OUT"
+IP_A=$(jget '.ip4.ip // empty' "$CNI_OUT")
+check_match "result is the legacy form with ip4.ip in $SUBNET" '^10\.77\.11\.[0-9]+/24$' "$IP_A"
+check_eq "ip4.gateway is the bridge's address" "$(jget '.ip4.gateway // empty' "$CNI_OUT")" "10.77.11.1"
+check_eq "result has no 'ips'/'interfaces' (Mesos reads only ip4)" "$(jget '[has("ips"), has("interfaces")] | any' "$CNI_OUT")" false
+check_match "result's cniVersion is a legacy one (0.1.0/0.2.0)" '^0\.[12]\.0$' "$(jget '.cniVersion // "0.1.0"' "$CNI_OUT")"
+CIP_A=${IP_A%/*}
+check_match "the container's eth0 really holds $IP_A" "inet $IP_A " "$(ip -n "$(ctr a)" -4 -o addr show dev eth0 2>&1)"
+check "host-local recorded $CIP_A in its dataDir" test -f "$IPAM_DIR/$NET/$CIP_A"
 
-serve_tcp "$(ctr_ns a)" 80 hello-tcp
-serve_tcp "$(ctr_ns a)" 81 hello-81
-serve_udp "$(ctr_ns a)" 53 hello-udp
-wait_listen "$(ctr_ns a)" 80
-check "remote client reaches hostIP:8080 (tcp)" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-tcp ]
-check "protocol missing means tcp (8081)" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8081)" = hello-81 ]
-check "remote client reaches hostIP:5353 (udp)" [ "$(udp_get "$REMOTE" "$NODE_IP" 5353)" = hello-udp ]
-check "the node itself reaches hostIP:8080 (output path)" [ "$(tcp_get "$NODE" "$NODE_IP" 8080)" = hello-tcp ]
-check "a port that is not mapped is not translated" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8082)" ]
+start_tcp_server "$(ctr a)" 80 hello-a-80
+start_tcp_server "$(ctr a)" 81 hello-a-81
+start_udp_server "$(ctr a)" 53 hello-a-53
+check_eq "remote client -> $HOST_IP:8080/tcp reaches the container's port 80" "$(tcp_probe "$REMOTE" "$HOST_IP" 8080)" hello-a-80
+check_eq "remote client -> $HOST_IP:5353/udp reaches the container's port 53" "$(udp_probe "$REMOTE" "$HOST_IP" 5353)" hello-a-53
+check_eq "a mapping without 'protocol' means tcp (8081 -> 81)" "$(tcp_probe "$REMOTE" "$HOST_IP" 8081)" hello-a-81
+check_eq "the node itself -> $HOST_IP:8080 (output path) reaches the container" "$(tcp_probe "$NODE" "$HOST_IP" 8080)" hello-a-80
+check_eq "an unmapped host port is not translated (8082)" "$(tcp_probe "$REMOTE" "$HOST_IP" 8082)" ""
+check_eq "udp 8080 is not mapped (only tcp was asked)" "$(udp_probe "$REMOTE" "$HOST_IP" 8080)" ""
 
-tag="net=mesos-net id=$CID if=eth0"
-check "every element names its owner (7 = 3 port claims + 3 v4 + 1 hairpin)" [ "$(owned_count "$tag")" = 7 ]
-check "the per-network chain is named by 'chain'" eval "nft_node list chain inet nft_port_mapper MESOS-TEST-PORT-MAPPER >/dev/null"
+log "the nftables state names the owner"
+dump=$(nft_dump "$NODE")
+elems=$(owned_elements "$TAG_A")
+echo "$elems" | sed 's/^/    /'
+check_match "the table lists elements with comment \"$TAG_A\"" "comment \"$TAG_A\"" "$dump"
+check_match "map $CHAIN-v4 holds tcp . 8080 : $CIP_A . 80 owned by A" "^$CHAIN-v4 tcp \. 8080 : ${CIP_A//./\\.} \. 80$" "$elems"
+check_match "map $CHAIN-v4 holds udp . 5353 : $CIP_A . 53 owned by A" "^$CHAIN-v4 udp \. 5353 : ${CIP_A//./\\.} \. 53$" "$elems"
+check_match "map $CHAIN-v4 holds tcp . 8081 : $CIP_A . 81 owned by A" "^$CHAIN-v4 tcp \. 8081 : ${CIP_A//./\\.} \. 81$" "$elems"
+for key in "tcp . 8080" "udp . 5353" "tcp . 8081"; do
+  n=$(grep -vc "^$CHAIN-v4 " <<<"$(grep -F " $key" <<<"$elems")" || true)
+  check "host port $key is claimed host-wide by an element owned by A (outside $CHAIN-v4)" [ "$n" -ge 1 ]
+done
+check "the per-network chain '$CHAIN' exists" ip netns exec "$NODE" nft list chain $TABLE "$CHAIN"
+check_match "the excludeDevices set holds the bridge" "\"$BRIDGE\"" "$(ip netns exec "$NODE" nft list set $TABLE "$CHAIN-excl" 2>&1)"
 
-log "DEL"
-cni DEL "$CID" "$(ctr_path a)" "$T_DIR/conf.json"
-check "DEL exits 0" [ "$T_RC" = 0 ]
-check "no element of the container remains" [ "$(owned_count "$tag")" = 0 ]
-check "the delegate detached the container (no eth0 address)" [ -z "$(ip -n "$(ctr_ns a)" -4 addr show dev eth0 2>/dev/null)" ]
-check "remote connection fails after DEL" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" ]
-cni DEL "$CID" "$(ctr_path a)" "$T_DIR/conf.json"
-check "DEL twice succeeds" [ "$T_RC" = 0 ]
-cni DEL "$CID" "" "$T_DIR/conf.json"
-check "DEL without CNI_NETNS succeeds" [ "$T_RC" = 0 ]
+log "DEL container A"
+cni_call DEL "$CID_A" "$(ctr a)" eth0 "$CONF"
+check_rc "DEL exits 0" 0
+check_eq "no element with A's comment remains" "$(owned_count "$TAG_A")" 0
+check_eq "the remote TCP connection to :8080 now fails" "$(tcp_probe "$REMOTE" "$HOST_IP" 8080)" ""
+check_eq "the remote UDP datagram to :5353 gets no answer" "$(udp_probe "$REMOTE" "$HOST_IP" 5353)" ""
+check_eq "the node's own connection to :8080 now fails" "$(tcp_probe "$NODE" "$HOST_IP" 8080)" ""
+check_eq "the delegate's DEL removed A's eth0" "$(ip -n "$(ctr a)" -o link show dev eth0 2>/dev/null)" ""
+check "host-local released $CIP_A" test ! -e "$IPAM_DIR/$NET/$CIP_A"
 
-log "the chain still works for the next ADD"
-cni ADD "$CID2" "$(ctr_path b)" "$T_DIR/conf.json"
-check "second container ADD on the same host ports exits 0" [ "$T_RC" = 0 ]
-serve_tcp "$(ctr_ns b)" 80 hello-b
-wait_listen "$(ctr_ns b)" 80
-check "remote client reaches the new container" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-b ]
-cni DEL "$CID2" "" "$T_DIR/conf.json"
-check "its DEL (no netns) leaves no element" [ "$(owned_count "net=mesos-net id=$CID2 if=eth0")" = 0 ]
+cni_call DEL "$CID_A" "$(ctr a)" eth0 "$CONF"
+check_rc "DEL a second time exits 0" 0
+cni_call DEL "$CID_A" "" eth0 "$CONF"
+check_rc "DEL without CNI_NETNS exits 0" 0
+
+log "a new container on the same host ports (the chain keeps working)"
+cni_call ADD "$CID_B" "$(ctr b)" eth0 "$CONF"
+require "ADD of container B exits 0" [ "$CNI_RC" = 0 ]
+IP_B=$(jget '.ip4.ip // empty' "$CNI_OUT")
+check_match "B got an address in $SUBNET" '^10\.77\.11\.[0-9]+/24$' "$IP_B"
+start_tcp_server "$(ctr b)" 80 hello-b-80
+start_udp_server "$(ctr b)" 53 hello-b-53
+check_eq "remote client -> :8080 reaches container B" "$(tcp_probe "$REMOTE" "$HOST_IP" 8080)" hello-b-80
+check_eq "remote client -> :5353/udp reaches container B" "$(udp_probe "$REMOTE" "$HOST_IP" 5353)" hello-b-53
+check "B's elements carry B's comment" [ "$(owned_count "$TAG_B")" -ge 6 ]
+
+log "DEL of B without CNI_NETNS (the agent lost the namespace)"
+cni_call DEL "$CID_B" "" eth0 "$CONF"
+check_rc "DEL without CNI_NETNS exits 0" 0
+check_eq "no element with B's comment remains" "$(owned_count "$TAG_B")" 0
+check_eq "remote client -> :8080 now fails" "$(tcp_probe "$REMOTE" "$HOST_IP" 8080)" ""
+check "host-local released B's address ${IP_B%/*}" test ! -e "$IPAM_DIR/$NET/${IP_B%/*}"
+check_eq "no element of this test is left in the table" "$(nft_dump "$NODE" | grep -c 'comment "net=' || true)" 0
 finish
