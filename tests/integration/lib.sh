@@ -72,7 +72,7 @@ bad() { CHECKS=$((CHECKS + 1)); FAILURES=$((FAILURES + 1)); printf '  FAIL %s\n'
 # check "what" command args...: the check passes when the command succeeds.
 check() {
   local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
+  if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi
 }
 # check_eq "what" GOT WANT
 check_eq() {
@@ -88,7 +88,7 @@ check_no_match() {
 # require "what" command...: like check, but a failure ends the test (later steps depend on it).
 require() {
   local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; show_last_call; lib_die "$TEST_NAME: cannot go on after: $what"; fi
+  if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; show_last_call; lib_die "$TEST_NAME: cannot go on after: $what"; fi
 }
 # check_rc "what" WANT: the last plugin call's exit status is WANT ("nonzero" = anything but 0);
 # on failure the call's stdout/stderr are shown.
@@ -190,11 +190,12 @@ make_config() {
 # (env -i), stdin from CONFIG_FILE. Sets CNI_OUT (stdout), CNI_RC, CNI_ERR (stderr).
 cni_exec() {
   local conf=$1; shift
+  local errf="$WORK/stderr.$BASHPID"    # per process: calls may run concurrently in subshells
   set +e
-  CNI_OUT=$(timeout 90 env -i "$@" ip netns exec "$NODE" "$NFTPM_BIN" <"$conf" 2>"$WORK/last.stderr")
+  CNI_OUT=$(timeout 90 env -i "$@" ip netns exec "$NODE" "$NFTPM_BIN" <"$conf" 2>"$errf")
   CNI_RC=$?
   set -e
-  CNI_ERR=$(cat "$WORK/last.stderr")
+  CNI_ERR=$(cat "$errf")
 }
 # cni_call VERB CONTAINER_ID NETNS_NAME IFNAME CONFIG_FILE: as the Mesos agent calls a plugin.
 # NETNS_NAME "" = no CNI_NETNS (DEL after the namespace is gone). Sets CNI_OUT, CNI_RC, CNI_ERR.
@@ -258,5 +259,12 @@ owned_elements() {
       | select((.e | type) == "object" and .e.elem.comment == $tag)
       | "\($n) \(.e.elem.val | show)" + (if .v == null then "" else " : \(.v | show)" end)' |
     sort
+}
+# elements_except_excl: every element of every set/map of the table except the per-network
+# excludeDevices sets ("<set> <key>[ : <value>]"), i.e. everything that belongs to containers.
+elements_except_excl() {
+  { ip netns exec "$NODE" nft -j list table $TABLE 2>/dev/null || echo '{"nftables":[]}'; } |
+    jq -r '.nftables[] | (.set // .map // empty) | select(.name | endswith("-excl") | not)
+           | .name as $n | (.elem // [])[] | "\($n) \(tojson)"' | sort
 }
 tag_of() { echo "net=$1 id=$2 if=$3"; }   # tag_of NET CID IFNAME: the owner comment
