@@ -58,6 +58,8 @@ struct NetConfig {
 };
 
 inline constexpr size_t kMaxConfigBytes = 1 << 20;
+// One container asking for more host ports than this is refused rather than committed.
+inline constexpr size_t kMaxMappings = 8192;
 
 bool valid_network_name(const std::string& name);
 bool valid_chain_name(const std::string& name);

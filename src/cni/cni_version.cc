@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "nftpm/cni.h"
@@ -11,16 +12,23 @@ bool is_supported_version(const std::string& v) {
   return std::find(kSupportedVersions.begin(), kSupportedVersions.end(), v) != kSupportedVersions.end();
 }
 
+// One dotted component from `s` at `i`: its digits' value, saturated (versions come from other
+// plugins' output, so a component may be any length), non-digits counting as nothing.
+static long version_component(const std::string& s, size_t& i) {
+  constexpr long kCap = 1'000'000'000;
+  long v = 0;
+  for (; i < s.size() && s[i] != '.'; ++i) {
+    if (std::isdigit(static_cast<unsigned char>(s[i]))) v = std::min(kCap, v * 10 + (s[i] - '0'));
+  }
+  ++i;  // past the dot
+  return v;
+}
+
 int compare_versions(const std::string& a, const std::string& b) {
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
-    long x = 0, y = 0;
-    while (i < a.size() && a[i] != '.')
-      x = x * 10 + (std::isdigit(static_cast<unsigned char>(a[i])) ? a[i] - '0' : 0), ++i;
-    while (j < b.size() && b[j] != '.')
-      y = y * 10 + (std::isdigit(static_cast<unsigned char>(b[j])) ? b[j] - '0' : 0), ++j;
+    long x = version_component(a, i), y = version_component(b, j);
     if (x != y) return x < y ? -1 : 1;
-    ++i, ++j;
   }
   return 0;
 }

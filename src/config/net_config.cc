@@ -151,6 +151,11 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     if (!m) return m.take_error();
     c.mappings.insert(c.mappings.end(), m->begin(), m->end());
   }
+  if (c.mappings.size() > kMaxMappings) {
+    return Error(ErrorCode::kBadPortMappings,
+                 "too many port mappings: " + std::to_string(c.mappings.size()) + " (at most " +
+                     std::to_string(kMaxMappings) + " per container)");
+  }
   if (auto s = check_no_duplicate_host_ports(c.mappings); !s) return s.take_error();
 
   // The reference portmap plugin's keys, where they mean the same here.

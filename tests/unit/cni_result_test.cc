@@ -25,6 +25,9 @@ TEST(CniVersion, CompareAndSupport) {
   EXPECT_TRUE(is_supported_version("1.1.0"));
   EXPECT_FALSE(is_supported_version("1.2.0"));
   EXPECT_FALSE(is_supported_version(""));
+  // Found by fuzz_cni_result: a long digit run overflowed (undefined behaviour). Now saturated.
+  EXPECT_LT(compare_versions("0.4", "0.46000000000000000000000000000000"), 0);
+  EXPECT_EQ(compare_versions("99999999999999999999999.0", "99999999999999999999998.0"), 0);
   EXPECT_TRUE(is_legacy_result_version("0.2.0"));
   EXPECT_FALSE(is_legacy_result_version("0.3.0"));
 }
