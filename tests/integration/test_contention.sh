@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Contention between plugin processes. Sixteen containers ask for the same host port at the same
+# moment through the real bridge delegate: exactly one wins, the others get conflict errors and
+# their attachments are rolled back. Then 32 processes x 100 random ADD/DEL calls on colliding
+# ports: afterwards the table holds exactly the live containers' mappings.
+source "$(dirname "$0")/netns.sh"
+topology
+N=16
+mesos_config "$T_DIR/conf.json" same-net SAME-PORT-MAPPER '[{"host_port":8080,"container_port":80}]'
+for i in $(seq $N); do ctr_add "s$i"; done
+for i in $(seq $N); do
+  ( cni ADD "same-$i" "$(ctr_path s$i)" "$T_DIR/conf.json"; echo "$T_RC $T_OUT" > "$T_DIR/r$i" ) &
+done
+wait
+winners=$(grep -l '^0 ' "$T_DIR"/r* | wc -l)
+conflicts=$(grep -l '"code":105' "$T_DIR"/r* | wc -l)
+check "exactly one of $N simultaneous ADDs for host port 8080 wins" [ "$winners" = 1 ]
+check "the other $((N - 1)) get a conflict error (105)" [ "$conflicts" = $((N - 1)) ]
+attached=0
+for i in $(seq $N); do [ -n "$(ip -n "$(ctr_ns s$i)" -4 addr show dev eth0 2>/dev/null)" ] && attached=$((attached + 1)); done
+check "only the winner is still attached (losers rolled back)" [ "$attached" = 1 ]
+check "host-local holds one address" [ "$(ls "$T_DIR/ipam/same-net" | grep -c '^10\.')" = 1 ]
+check "one owner in the table" [ "$(nft_node list set inet nft_port_mapper ports | grep -c comment)" = 1 ]
+
+log "32 processes x 100 random ADD/DEL on 20 colliding ports"
+report=$(ip netns exec "$NODE" python3 "$(dirname "$0")/../tools/stress.py" random --plugin "$NFTPM_BIN" \
+         --workers 32 --ops 100 --ports 20 || true)
+log "$report"
+check "no call failed other than by conflict" [ "$(json_get 'j["error_count"]' <<<"$report")" = 0 ]
+check "no owner is half there" [ "$(json_get 'len(j["partial_owners"])' <<<"$report")" = 0 ]
+check "no live container lost a mapping" [ "$(json_get 'len(j["missing"])' <<<"$report")" = 0 ]
+check "nothing left of containers that were removed" [ "$(json_get 'len(j["leftover"])' <<<"$report")" = 0 ]
+check "and the run really collided" [ "$(json_get 'j["conflicts"] > 0' <<<"$report")" = True ]
+finish
