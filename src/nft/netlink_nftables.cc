@@ -470,27 +470,55 @@ class NetlinkNftables : public Nftables {
 
  private:
   // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}.
+  // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}. A dump that the
+  // kernel marks interrupted (NLM_F_DUMP_INTR: the ruleset changed while it was being read) is
+  // drained to its end and asked again, so callers only ever see a consistent answer; the answers
+  // are held back until the request completes uninterrupted.
   std::pair<bool, int> request(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& build,
                                const std::function<void(const nlmsghdr*)>& on_msg, uint16_t family = kFamily) {
+    constexpr int kMaxDumpAttempts = 20;
+    for (int attempt = 0; attempt < kMaxDumpAttempts; ++attempt) {
+      std::vector<std::vector<char>> answers;
+      auto [ok, err, interrupted] = request_once(type, flags, build, family, answers);
+      if (interrupted) continue;
+      if (!ok) return {false, err};
+      for (const auto& a : answers) on_msg(reinterpret_cast<const nlmsghdr*>(a.data()));
+      return {true, 0};
+    }
+    return {false, EINTR};
+  }
+
+  struct Outcome {
+    bool ok;
+    int err;
+    bool interrupted;
+  };
+
+  Outcome request_once(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& build, uint16_t family,
+                       std::vector<std::vector<char>>& answers) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     uint32_t seq = ++seq_;
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, family, flags | NLM_F_ACK, seq);
     build(nlh);
-    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return {false, errno};
+    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return {false, errno, false};
     std::vector<char> rx(kRecvBuffer);
-    struct Ctx {
-      const std::function<void(const nlmsghdr*)>* on_msg;
-    } ctx{&on_msg};
-    auto cb = [](const nlmsghdr* n, void* data) -> int {
-      (*static_cast<Ctx*>(data)->on_msg)(n);
-      return MNL_CB_OK;
-    };
+    bool interrupted = false;
     for (;;) {
       ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
-      if (n < 0) return {false, errno};
-      int ret = mnl_cb_run(rx.data(), n, seq, portid_, cb, &ctx);
-      if (ret < 0) return {false, errno};
-      if (ret == MNL_CB_STOP) return {true, 0};
+      if (n < 0) return {false, errno, false};
+      int left = static_cast<int>(n);
+      for (auto* m = reinterpret_cast<nlmsghdr*>(rx.data()); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+        if (m->nlmsg_seq != seq || m->nlmsg_pid != portid_) continue;  // a leftover of an earlier request
+        if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (m->nlmsg_type == NLMSG_DONE) return {!interrupted, 0, interrupted};
+        if (m->nlmsg_type == NLMSG_ERROR) {
+          int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+          return {error == 0 && !interrupted, error, interrupted};
+        }
+        if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
+          answers.emplace_back(reinterpret_cast<const char*>(m), reinterpret_cast<const char*>(m) + m->nlmsg_len);
+        }
+      }
     }
   }
 
