@@ -231,9 +231,20 @@ start_udp_server() {  # start_udp_server NS PORT REPLY
 tcp_probe() {
   ip netns exec "$1" timeout 5 socat -t3 -T3 - "TCP4:$2:$3,connect-timeout=2" </dev/null 2>/dev/null || true
 }
-# udp_probe NS IP PORT: sends one datagram, prints the answer (nothing if none in 2 s). Never fails.
+# udp_probe NS IP PORT: sends a datagram and prints the answer; nothing if none came in 2 s, after
+# a second try from a new source port (UDP may lose a datagram on a loaded machine: a retry
+# that answers is reported on stderr). Never fails.
 udp_probe() {
-  echo ping | ip netns exec "$1" timeout 5 socat -t2 -T2 - "UDP4:$2:$3" 2>/dev/null || true
+  local r try
+  for try in 1 2; do
+    r=$(echo ping | ip netns exec "$1" timeout 5 socat -t2 -T2 - "UDP4:$2:$3" 2>/dev/null || true)
+    if [[ -n $r ]]; then
+      [[ $try == 1 ]] || echo "    (note: udp $2:$3 from $1 answered only on the second datagram)" >&2
+      echo "$r"; return 0
+    fi
+    [[ ${UDP_PROBE_TRIES:-2} == 1 ]] && break
+  done
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +252,7 @@ udp_probe() {
 nft_dump() {  # nft_dump NODE: the plugin's table (empty when it does not exist)
   ip netns exec "$1" nft list table $TABLE 2>/dev/null || true
 }
-nft_ruleset() { ip netns exec "$1" nft list ruleset; }
+nft_ruleset() { ip netns exec "$1" nft list ruleset 2>/dev/null; }   # (stderr: iptables-nft warnings)
 # owned_count TAG: how many elements in NODE's table carry exactly the comment TAG.
 owned_count() {
   nft_dump "$NODE" | grep -oF "comment \"$1\"" | wc -l
