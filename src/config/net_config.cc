@@ -57,7 +57,8 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     try {
       json probe = json::parse(text);
       (void)probe;
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // parse_error for bad syntax, out_of_range for a number too large to hold (1e999).
       where = e.what();
     }
     return Error(ErrorCode::kDecodeFailure, "network config is not valid JSON", where);
@@ -152,9 +153,8 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     c.mappings.insert(c.mappings.end(), m->begin(), m->end());
   }
   if (c.mappings.size() > kMaxMappings) {
-    return Error(ErrorCode::kBadPortMappings,
-                 "too many port mappings: " + std::to_string(c.mappings.size()) + " (at most " +
-                     std::to_string(kMaxMappings) + " per container)");
+    return Error(ErrorCode::kBadPortMappings, "too many port mappings: " + std::to_string(c.mappings.size()) +
+                                                  " (at most " + std::to_string(kMaxMappings) + " per container)");
   }
   if (auto s = check_no_duplicate_host_ports(c.mappings); !s) return s.take_error();
 

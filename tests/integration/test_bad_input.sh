@@ -126,6 +126,7 @@ printf '{"name": "%s", "type": ' "$NET" >"$CASE";            expect 6 "malformed
 printf '' >"$CASE";                                          expect 6 "empty stdin"
 printf '[1,2,3]' >"$CASE";                                   expect 6 "JSON that is not an object"
 printf '{"name":"x","type":"y"} trailing' >"$CASE";          expect 6 "JSON followed by garbage"
+printf '{"name":"%s","type":"nft-port-mapper","x":1e99999}' "$NET" >"$CASE"; expect 6 "a number too large for a double"
 mutate 'c["pad"] = "x" * (1024 * 1024 + 16)';                expect 100 "config over 1 MiB on stdin"
 mutate 'c["name"] = 42';                                     expect 7 "name of the wrong type (number)"
 mutate 'del c["name"]';                                      expect 7 "name missing"

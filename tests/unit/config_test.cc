@@ -101,6 +101,11 @@ TEST(NetConfig, BadChainAndDevices) {
 TEST(NetConfig, OtherErrors) {
   EXPECT_EQ(parse_net_config("{", CniCommand::kAdd).error().code, ErrorCode::kDecodeFailure);
   EXPECT_EQ(parse_net_config("[]", CniCommand::kAdd).error().code, ErrorCode::kDecodeFailure);
+  // A number too large for a double is a decode error, not an exception (found by fuzz_net_config).
+  auto huge = parse_net_config(R"({"name":"n","type":"t","x":1e99999})", CniCommand::kAdd);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code, ErrorCode::kDecodeFailure);
+  EXPECT_NE(huge.error().details.find("number overflow"), std::string::npos) << huge.error().details;
   EXPECT_EQ(parse_net_config(std::string(kMaxConfigBytes + 1, ' '), CniCommand::kAdd).error().code,
             ErrorCode::kReadFailure);
   json j = mesos();
