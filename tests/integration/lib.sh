@@ -223,7 +223,8 @@ start_tcp_server() {  # start_tcp_server NS PORT REPLY
   wait_listen "$1" "$2" tcp
 }
 start_udp_server() {  # start_udp_server NS PORT REPLY
-  ip netns exec "$1" socat "UDP4-RECVFROM:$2,fork,reuseaddr" "SYSTEM:echo $3" </dev/null >/dev/null 2>&1 &
+  # Not socat's UDP-RECVFROM,fork: it loses datagrams on a loaded machine (tests/tools/udp_reply.py).
+  ip netns exec "$1" python3 "$(dirname "${BASH_SOURCE[0]}")/../tools/udp_reply.py" "$2" "$3" </dev/null >/dev/null 2>&1 &
   LIB_PIDS+=($!)
   wait_listen "$1" "$2" udp
 }

@@ -176,12 +176,12 @@ serve_tcp6() {
   ip netns exec "$1" socat "TCP6-LISTEN:$2,fork,reuseaddr,ipv6only=1" "SYSTEM:echo $3" >/dev/null 2>&1 &
   T_PIDS+=($!)
 }
-serve_udp() {
-  ip netns exec "$1" socat "UDP-RECVFROM:$2,fork,reuseaddr" "SYSTEM:echo $3" >/dev/null 2>&1 &
+serve_udp() {  # serve_udp NS PORT TEXT: IPv4 and IPv6 (tests/tools/udp_reply.py; socat's forking UDP server loses datagrams)
+  ip netns exec "$1" python3 "$(dirname "${BASH_SOURCE[0]}")/../tools/udp_reply.py" "$2" "$3" >/dev/null 2>&1 &
   T_PIDS+=($!)
 }
-wait_listen() {  # wait_listen NS PORT [tcp|udp]
-  local flag=-t; [ "${3:-tcp}" = udp ] && flag=-u
+wait_listen() {  # wait_listen NS PORT [tcp|tcp6|udp]
+  local flag=-t; [ "${3:-tcp}" = udp ] && flag=-u; [ "${3:-tcp}" = tcp6 ] && flag="-t -6"
   for _ in $(seq 50); do
     ip netns exec "$1" ss -Hln $flag "sport = :$2" | grep -q . && return 0
     sleep 0.1
@@ -194,9 +194,15 @@ tcp_get() {
   local addr=$2; [[ $addr == *:* ]] && addr="[$addr]"
   ip netns exec "$1" timeout 5 socat -T2 - "TCP:$addr:$3,connect-timeout=2" </dev/null 2>/dev/null || true
 }
-udp_get() {  # udp_get NS ADDR PORT [SOURCE_PORT]
-  local addr=$2; [[ $addr == *:* ]] && addr="[$addr]"
-  echo ping | ip netns exec "$1" timeout 4 socat -T2 - "UDP:$addr:$3${4:+,sourceport=$4,reuseaddr}" 2>/dev/null || true
+# udp_get NS ADDR PORT [SOURCE_PORT]: the answer to one datagram (2 s to come), or to a second
+# one when the first got none (UDP may drop a datagram on a loaded machine). Empty on failure.
+udp_get() {
+  local addr=$2 r try; [[ $addr == *:* ]] && addr="[$addr]"
+  for try in 1 2; do
+    r=$(echo ping | ip netns exec "$1" timeout 5 socat -t2 -T2 - "UDP:$addr:$3${4:+,sourceport=$4,reuseaddr}" 2>/dev/null || true)
+    [[ -n $r ]] && break
+  done
+  echo "$r"
 }
 
 nft_node() { ip netns exec "$NODE" nft "$@"; }

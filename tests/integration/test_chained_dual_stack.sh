@@ -19,6 +19,8 @@ for version in 0.4.0 1.0.0; do
   serve_tcp6 "$(ctr_ns "$ctr")" 80 "v6-$ctr"
   serve_udp "$(ctr_ns "$ctr")" 53 "udp-$ctr"
   wait_listen "$(ctr_ns "$ctr")" 80
+  wait_listen "$(ctr_ns "$ctr")" 80 tcp6
+  wait_listen "$(ctr_ns "$ctr")" 53 udp
   check "remote reaches $NODE_IP:8080 over IPv4" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = "v4-$ctr" ]
   check "remote reaches [$NODE_IP6]:8080 over IPv6" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 8080)" = "v6-$ctr" ]
   check "remote reaches $NODE_IP:5353 over UDP" [ "$(udp_get "$REMOTE" "$NODE_IP" 5353)" = "udp-$ctr" ]
