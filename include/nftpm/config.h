@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include <nlohmann/json.hpp>
 
 #include "nftpm/cni.h"
@@ -23,6 +25,9 @@ struct PortMapping {
   uint16_t container_port = 0;
   Protocol protocol = Protocol::kTcp;
   std::string host_ip;  // empty: every local address (chained mode's hostIP)
+  // With host_ip empty: AF_UNSPEC maps both families (no hostIP, or ""); AF_INET or AF_INET6
+  // maps that family only (hostIP "0.0.0.0" or "::", as the reference portmap reads them).
+  int host_family = AF_UNSPEC;
 
   bool operator==(const PortMapping&) const = default;
 };

@@ -123,7 +123,20 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
       if (!ip.empty() && inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
         return bad_mapping(where, "\"hostIP\" '" + ip + "' is not an IP address");
       }
-      if (ip != "0.0.0.0" && ip != "::") pm.host_ip = ip;
+      // An unspecified address binds no address but keeps its family (the reference plugin
+      // skips mappings whose hostIP is of the other family, and matches no address for these).
+      if (ip.empty()) {
+      } else if (inet_pton(AF_INET, ip.c_str(), buf) == 1) {
+        if (reinterpret_cast<const in_addr*>(buf)->s_addr == htonl(INADDR_ANY))
+          pm.host_family = AF_INET;
+        else
+          pm.host_ip = ip;
+      } else {
+        if (IN6_IS_ADDR_UNSPECIFIED(reinterpret_cast<const in6_addr*>(buf)))
+          pm.host_family = AF_INET6;
+        else
+          pm.host_ip = ip;
+      }
     }
     out.push_back(pm);
   }
@@ -131,9 +144,17 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
 }
 
 Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings) {
-  std::set<std::tuple<Protocol, uint16_t, std::string>> seen;
+  std::set<std::tuple<Protocol, uint16_t, std::string, int>> seen;
   for (const auto& m : mappings) {
-    if (!seen.insert({m.protocol, m.host_port, m.host_ip}).second) {
+    // 0.0.0.0:P and [::]:P are one request for both families; either with an unbound P is twice.
+    bool clash = !seen.insert({m.protocol, m.host_port, m.host_ip, m.host_family}).second;
+    if (m.host_ip.empty() && m.host_family != AF_UNSPEC) {
+      clash = clash || seen.count({m.protocol, m.host_port, "", AF_UNSPEC});
+    } else if (m.host_ip.empty()) {
+      clash = clash || seen.count({m.protocol, m.host_port, "", AF_INET}) ||
+              seen.count({m.protocol, m.host_port, "", AF_INET6});
+    }
+    if (clash) {
       return Error(ErrorCode::kBadPortMappings, std::string("host port ") + protocol_name(m.protocol) + "/" +
                                                     std::to_string(m.host_port) + " is requested twice");
     }

@@ -39,12 +39,18 @@ MappingTable::Wanted MappingTable::wanted_elements(const OwnerTag& owner, const 
                                                    const ContainerAddrs& addrs) const {
   Wanted w;
   std::string tag = owner.encode();
+  std::set<Bytes> claimed;  // 0.0.0.0:P and [::]:P together claim P once
   for (const auto& m : mappings) {
     if (m.host_ip.empty()) {
+      // An unspecified hostIP of one family maps that family only, and nothing when the
+      // container has no address of it (as the reference plugin skips it).
+      bool v4 = addrs.v4 && m.host_family != AF_INET6;
+      bool v6 = addrs.v6 && m.host_family != AF_INET;
+      if (!v4 && !v6 && m.host_family != AF_UNSPEC) continue;
       Bytes key = encode_key(m.protocol, m.host_port);
-      w.ports.push_back({kPortSet, key, {}, {}, tag});
-      if (addrs.v4) w.ports.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
-      if (addrs.v6) w.ports.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
+      if (claimed.insert(key).second) w.ports.push_back({kPortSet, key, {}, {}, tag});
+      if (v4) w.ports.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
+      if (v6) w.ports.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
       continue;
     }
     // A host IP binds the mapping to that address, and so to its family only.
@@ -169,6 +175,7 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
       if (*have && (*have)->comment == tag) owned.push_back(**have);
       return ok_status();
     };
+    std::set<std::pair<std::string, Bytes>> looked_up;
     for (const auto& m : *mappings) {
       std::vector<std::pair<std::string, Bytes>> keys;
       in_addr h4{};
@@ -183,7 +190,9 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
         Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
         keys = {{kPortSet6, key}, {layout_.v6_bound_map(), key}};
       }
-      for (const auto& [set, key] : keys) NFTPM_TRY(take(set, key));
+      for (const auto& kv : keys) {
+        if (looked_up.insert(kv).second) NFTPM_TRY(take(kv.first, kv.second));  // 0.0.0.0:P and [::]:P share keys
+      }
     }
     // The container's addresses, learnt from its mappings' targets, key its address elements.
     std::set<Bytes> addrs;

@@ -45,4 +45,30 @@ wait_listen "$(ctr_ns u7)" 80
 wait_listen "$(ctr_ns n2)" 80
 check "the later network's binding wins for its address" [ "$(tcp_get "$REMOTE" "$NODE_IP" 7070)" = hello-n2 ]
 check "the first network's unbound mapping serves the other address" [ "$(tcp_get "$REMOTE" "$SECOND_IP" 7070)" = hello-u7 ]
+
+# The unspecified addresses keep their family, as the reference plugin reads them: 0.0.0.0 maps
+# every IPv4 address and no IPv6 one, :: the other way round; both together map both.
+ctr_add any4
+ctr_add any6
+ctr_add anyboth
+runtime ADD any4 "$(ctr_path any4)" "$T_DIR/net.conflist" '[{"hostPort":6060,"containerPort":80,"protocol":"tcp","hostIP":"0.0.0.0"}]'
+check "ADD with hostIP 0.0.0.0 exits 0" [ "$T_RC" = 0 ]
+runtime ADD any6 "$(ctr_path any6)" "$T_DIR/net.conflist" '[{"hostPort":6061,"containerPort":80,"protocol":"tcp","hostIP":"::"}]'
+check "ADD with hostIP :: exits 0" [ "$T_RC" = 0 ]
+BOTH='[{"hostPort":6062,"containerPort":80,"protocol":"tcp","hostIP":"0.0.0.0"},{"hostPort":6062,"containerPort":80,"protocol":"tcp","hostIP":"::"}]'
+runtime ADD anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
+check "ADD with 0.0.0.0:6062 and [::]:6062 together exits 0" [ "$T_RC" = 0 ]
+for c in any4 any6 anyboth; do serve_tcp "$(ctr_ns $c)" 80 "hello-$c"; serve_tcp6 "$(ctr_ns $c)" 80 "hello6-$c"; done
+for c in any4 any6 anyboth; do wait_listen "$(ctr_ns $c)" 80; wait_listen "$(ctr_ns $c)" 80 tcp6; done
+check "0.0.0.0 maps IPv4 (both node addresses)" \
+  [ "$(tcp_get "$REMOTE" "$NODE_IP" 6060)/$(tcp_get "$REMOTE" "$SECOND_IP" 6060)" = hello-any4/hello-any4 ]
+check "0.0.0.0 does not map IPv6" [ -z "$(tcp_get "$REMOTE" "$NODE_IP6" 6060)" ]
+check ":: maps IPv6" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 6061)" = hello6-any6 ]
+check ":: does not map IPv4" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 6061)" ]
+check "0.0.0.0 with :: maps both families" \
+  [ "$(tcp_get "$REMOTE" "$NODE_IP" 6062)/$(tcp_get "$REMOTE" "$NODE_IP6" 6062)" = hello-anyboth/hello6-anyboth ]
+runtime CHECK anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
+check "CHECK of the pair exits 0" [ "$T_RC" = 0 ]
+runtime DEL anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
+check "DEL of the pair leaves nothing of it" [ "$(owned_count "net=hostip-net id=anyboth if=eth0")" = 0 ]
 finish

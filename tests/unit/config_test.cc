@@ -60,7 +60,29 @@ TEST(NetConfig, ChainedRuntimeConfig) {
   ASSERT_EQ(c->mappings.size(), 3u);
   EXPECT_EQ(c->mappings[0].host_ip, "192.0.2.1");
   EXPECT_EQ(c->mappings[1].host_ip, "");
-  EXPECT_EQ(c->mappings[2].host_ip, "");  // 0.0.0.0 means every address
+  EXPECT_EQ(c->mappings[1].host_family, AF_UNSPEC);
+  EXPECT_EQ(c->mappings[2].host_ip, "");  // 0.0.0.0 means every address, of IPv4 only
+  EXPECT_EQ(c->mappings[2].host_family, AF_INET);
+}
+
+TEST(NetConfig, UnspecifiedHostIpsOfBothFamilies) {
+  auto parse = [](const std::string& a, const std::string& b) {
+    return parse_net_config(R"({"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"portMappings":[
+      {"hostPort":8080,"containerPort":80,"hostIP":")" +
+                                a + R"("},{"hostPort":8080,"containerPort":80,"hostIP":")" + b + R"("}]}})",
+                            CniCommand::kAdd);
+  };
+  // Docker-style 0.0.0.0:P plus [::]:P is one port for both families, not a duplicate.
+  auto both = parse("0.0.0.0", "0::0");
+  ASSERT_TRUE(both) << both.error().msg;
+  EXPECT_EQ(both->mappings[1].host_family, AF_INET6);
+  // An unbound port already covers both families: either one with it is asked twice.
+  for (auto [a, b] : {std::pair{"", "0.0.0.0"}, {"::", ""}, {"::", "::"}}) {
+    auto twice = parse(a, b);
+    ASSERT_FALSE(twice) << a << " + " << b;
+    EXPECT_EQ(twice.error().code, ErrorCode::kBadPortMappings);
+    EXPECT_NE(twice.error().msg.find("requested twice"), std::string::npos) << twice.error().msg;
+  }
 }
 
 TEST(NetConfig, BadPorts) {

@@ -162,6 +162,37 @@ TEST_F(MappingTableTest, DualStackAndHostIpBindings) {
   EXPECT_EQ(count(nft.dump(), "id=c1 if"), 0u) << nft.dump();
 }
 
+TEST_F(MappingTableTest, UnspecifiedHostIpMapsItsFamilyOnly) {
+  ContainerAddrs both{v4("10.1.0.5"), v6("fd00::5")};
+  PortMapping any4{8080, 80, Protocol::kTcp, {}, AF_INET};   // hostIP "0.0.0.0"
+  PortMapping any6{9090, 90, Protocol::kTcp, {}, AF_INET6};  // hostIP "::"
+  ASSERT_TRUE(table.add(owner("c1"), {any4, any6}, both));
+  std::string d = nft.dump();
+  EXPECT_NE(d.find("tcp . 8080 : 10.1.0.5:80"), std::string::npos) << d;
+  EXPECT_EQ(d.find("tcp . 8080 : [fd00::5]"), std::string::npos) << d;
+  EXPECT_NE(d.find("tcp . 9090 : [fd00::5]:90"), std::string::npos) << d;
+  EXPECT_EQ(d.find("tcp . 9090 : 10.1.0.5"), std::string::npos) << d;
+  EXPECT_TRUE(table.check(owner("c1"), {any4, any6}, both));
+  // A container without an address of that family gets nothing for it, not an error.
+  ASSERT_TRUE(table.add(owner("c2"), {{7070, 70, Protocol::kTcp, {}, AF_INET6}}, {v4("10.1.0.6"), std::nullopt}));
+  EXPECT_EQ(nft.dump().find("7070"), std::string::npos) << nft.dump();
+}
+
+TEST_F(MappingTableTest, BothUnspecifiedHostIpsClaimThePortOnce) {
+  ContainerAddrs both{v4("10.1.0.5"), v6("fd00::5")};
+  std::vector<PortMapping> pair{{8080, 80, Protocol::kTcp, {}, AF_INET}, {8080, 80, Protocol::kTcp, {}, AF_INET6}};
+  ASSERT_TRUE(table.add(owner("c1"), pair, both));
+  std::string d = nft.dump();
+  EXPECT_EQ(count(d, "tcp . 8080 comment"), 1u) << d;
+  EXPECT_NE(d.find("tcp . 8080 : 10.1.0.5:80"), std::string::npos) << d;
+  EXPECT_NE(d.find("tcp . 8080 : [fd00::5]:80"), std::string::npos) << d;
+  EXPECT_TRUE(table.check(owner("c1"), pair, both));
+  auto removed = table.remove(owner("c1"), pair);
+  ASSERT_TRUE(removed) << removed.error().msg;
+  EXPECT_EQ(removed->size(), 5u);  // the claim, both map elements, both hairpin addresses
+  EXPECT_EQ(count(nft.dump(), "id=c1 if"), 0u) << nft.dump();
+}
+
 TEST_F(MappingTableTest, CheckPassesThenFails) {
   ASSERT_TRUE(table.add(owner("c1"), m8080, a));
   EXPECT_TRUE(table.check(owner("c1"), m8080, a));
