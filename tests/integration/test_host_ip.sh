@@ -71,4 +71,15 @@ runtime CHECK anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
 check "CHECK of the pair exits 0" [ "$T_RC" = 0 ]
 runtime DEL anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
 check "DEL of the pair leaves nothing of it" [ "$(owned_count "net=hostip-net id=anyboth if=eth0")" = 0 ]
+
+# hostIP 127.0.0.1 (a port for the node's own processes only): reached on localhost, not through
+# the node's address, from the node or from outside.
+ctr_add lo1
+runtime ADD lo1 "$(ctr_path lo1)" "$T_DIR/net.conflist" '[{"hostPort":8088,"containerPort":80,"protocol":"tcp","hostIP":"127.0.0.1"}]'
+check "ADD bound to 127.0.0.1 exits 0" [ "$T_RC" = 0 ]
+serve_tcp "$(ctr_ns lo1)" 80 hello-lo1
+wait_listen "$(ctr_ns lo1)" 80
+check "the node reaches 127.0.0.1:8088" [ "$(tcp_get "$NODE" 127.0.0.1 8088)" = hello-lo1 ]
+check "the node does not reach $NODE_IP:8088" [ -z "$(tcp_get "$NODE" "$NODE_IP" 8088)" ]
+check "the remote does not reach $NODE_IP:8088" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8088)" ]
 finish
