@@ -52,6 +52,9 @@ struct NetConfig {
   bool snat = true;       // hairpin and localhost masquerade, as the reference portmap's `snat`
   bool masq_all = false;  // `masqAll`: masquerade every DNATed connection to the containers
   std::vector<PortMapping> mappings;
+  // DEL, GC, STATUS: why the mappings could not be read (they are then empty). A bad mapping
+  // must not make DEL fail: libcni would stop before the attaching plugin's DEL and leak it.
+  std::string mappings_error;
   // GC: cni.dev/valid-attachments as (container ID, ifname) pairs.
   std::vector<std::pair<std::string, std::string>> valid_attachments;
   std::optional<nlohmann::json> prev_result;

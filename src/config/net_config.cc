@@ -141,22 +141,35 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
 
   // Mappings: Mesos injects them under args; runtimes under runtimeConfig. DEL and CHECK carry
   // the same document as ADD.
-  if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
-    if (!it->is_object()) return Error(ErrorCode::kBadPortMappings, "invalid args: \"args\" is not an object");
-    auto m = parse_mesos_port_mappings(*it);
-    if (!m) return m.take_error();
-    c.mappings = *m;
+  auto mappings = [&]() -> Result<std::vector<PortMapping>> {
+    std::vector<PortMapping> all;
+    if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
+      if (!it->is_object()) return Error(ErrorCode::kBadPortMappings, "invalid args: \"args\" is not an object");
+      auto m = parse_mesos_port_mappings(*it);
+      if (!m) return m.take_error();
+      all = *m;
+    }
+    if (auto it = j.find("runtimeConfig"); it != j.end() && !it->is_null()) {
+      auto m = parse_runtime_port_mappings(*it);
+      if (!m) return m.take_error();
+      all.insert(all.end(), m->begin(), m->end());
+    }
+    if (all.size() > kMaxMappings) {
+      return Error(ErrorCode::kBadPortMappings, "too many port mappings: " + std::to_string(all.size()) + " (at most " +
+                                                    std::to_string(kMaxMappings) + " per container)");
+    }
+    if (auto s = check_no_duplicate_host_ports(all); !s) return s.take_error();
+    return all;
+  }();
+  if (mappings) {
+    c.mappings = std::move(*mappings);
+  } else if (command == CniCommand::kDel || command == CniCommand::kGc || command == CniCommand::kStatus) {
+    // The ADD that carried them was refused, so they cannot have mapped anything: DEL removes
+    // whatever this exact owner holds, by scan, and goes on to the delegate.
+    c.mappings_error = mappings.error().msg;
+  } else {
+    return mappings.take_error();
   }
-  if (auto it = j.find("runtimeConfig"); it != j.end() && !it->is_null()) {
-    auto m = parse_runtime_port_mappings(*it);
-    if (!m) return m.take_error();
-    c.mappings.insert(c.mappings.end(), m->begin(), m->end());
-  }
-  if (c.mappings.size() > kMaxMappings) {
-    return Error(ErrorCode::kBadPortMappings, "too many port mappings: " + std::to_string(c.mappings.size()) +
-                                                  " (at most " + std::to_string(kMaxMappings) + " per container)");
-  }
-  if (auto s = check_no_duplicate_host_ports(c.mappings); !s) return s.take_error();
 
   // The reference portmap plugin's keys, where they mean the same here.
   for (const char* key : {"snat", "masqAll"}) {

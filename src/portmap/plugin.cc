@@ -285,7 +285,20 @@ class Plugin {
 
   Result<std::string> del() {
     auto tag = owner();
-    if (!tag) return tag.take_error();
+    if (!tag) {
+      // ADD refuses an owner it cannot record, so nothing in the table is this one's; the
+      // delegate's DEL (or, chained, the next plugin's) must still run.
+      log_.log(LogLevel::kWarn, "nothing to remove: " + tag.error().msg);
+      if (cfg_.delegate_mode()) {
+        auto out = run_delegate(CniCommand::kDel);
+        if (!out) return out.take_error();
+      }
+      return std::string();
+    }
+    if (!cfg_.mappings_error.empty()) {
+      log_.log(LogLevel::kWarn, "the port mappings cannot be read (" + cfg_.mappings_error +
+                                    "); removing what this owner holds by scan");
+    }
     // Mappings first, so a recycled IP never gets traffic meant for this container.
     auto t = table();
     if (!t) return t.take_error();

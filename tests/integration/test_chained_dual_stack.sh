@@ -32,4 +32,21 @@ for version in 0.4.0 1.0.0; do
   check "IPv4 no longer mapped" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" ]
   check "IPv6 no longer mapped" [ -z "$(tcp_get "$REMOTE" "$NODE_IP6" 8080)" ]
 done
+
+log "a refused ADD, then the runtime's DEL of the whole list"
+# Port 0 is refused after bridge/host-local attached the container. The runtime then runs DEL
+# for the list (ours first, without prevResult); ours must not fail it, or bridge's DEL would
+# never run and the address and veth would leak.
+ctr_add bad
+conflist "$T_DIR/bad.conflist" chained-bad 1.0.0
+BAD='[{"hostPort":0,"containerPort":80,"protocol":"tcp"}]'
+runtime ADD bad "$(ctr_path bad)" "$T_DIR/bad.conflist" "$BAD"
+check "ADD with host port 0 is refused with code 101" [ "$(json_get 'j["code"]' <<<"$T_OUT")" = 101 ]
+check "... after host-local gave the container an address" \
+  [ "$(find "$T_DIR/ipam/chained-bad" -name '10.*' 2>/dev/null | wc -l)" = 1 ]
+runtime DEL bad "$(ctr_path bad)" "$T_DIR/bad.conflist" "$BAD"
+check "DEL of the list with the same bad mapping exits 0" [ "$T_RC" = 0 ]
+check "bridge's DEL ran: host-local holds no address" \
+  [ "$(find "$T_DIR/ipam/chained-bad" -name '10.*' -o -name 'fd*' 2>/dev/null | wc -l)" = 0 ]
+check "... and the container has no eth0" [ -z "$(ip -n "$(ctr_ns bad)" -o link show eth0 2>/dev/null)" ]
 finish

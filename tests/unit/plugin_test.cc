@@ -174,6 +174,44 @@ TEST_F(PluginTest, DelWithoutArgsScansForTheOwner) {
   EXPECT_EQ(nft.dump().find("id=c1"), std::string::npos);
 }
 
+TEST_F(PluginTest, BadMappingsFailAddButNeverDel) {
+  // A refused ADD is followed by the runtime's DEL with the same document; failing it would stop
+  // libcni before the attaching plugin's DEL (a leaked address and veth) and wedge the sandbox.
+  auto add = run("ADD", mesos(R"([{"host_port":0,"container_port":80}])"));
+  EXPECT_EQ(json::parse(add.stdout_text)["code"], 101);
+  EXPECT_TRUE(delegate.calls.empty());  // refused before the delegate attached anything
+  auto del = run("DEL", mesos(R"([{"host_port":0,"container_port":80}])"));
+  EXPECT_EQ(del.exit_code, 0) << del.stdout_text;
+  ASSERT_EQ(delegate.calls.size(), 1u);
+  EXPECT_EQ(delegate.calls[0].command, "DEL");
+  // And it still removes, by scan, what this exact owner holds (here from an earlier good ADD).
+  ASSERT_EQ(run("ADD", mesos(), "c2").exit_code, 0);
+  ASSERT_EQ(run("ADD", mesos(R"([{"host_port":9090,"container_port":90}])"), "c3").exit_code, 0);
+  EXPECT_EQ(
+      run("DEL", mesos(R"([{"host_port":8080,"container_port":80},{"host_port":8080,"container_port":81}])"), "c2")
+          .exit_code,
+      0);
+  std::string d = nft.dump();
+  EXPECT_EQ(d.find("id=c2"), std::string::npos) << d;
+  EXPECT_NE(d.find("id=c3"), std::string::npos) << d;
+  // CHECK reports them, as it should.
+  EXPECT_NE(run("CHECK", mesos(R"([{"host_port":0,"container_port":80}])"), "c3").exit_code, 0);
+}
+
+TEST_F(PluginTest, DelOfAnOwnerTooLongToRecordStillRunsTheDelegate) {
+  std::string id(200, 'a');  // the longest container ID; with a 64-byte network name the tag exceeds 252
+  json cfg = mesos();
+  cfg["name"] = std::string(64, 'n');
+  auto add = run("ADD", cfg, id);
+  EXPECT_NE(add.exit_code, 0) << add.stdout_text;
+  EXPECT_EQ(elements(), 0u);
+  size_t calls = delegate.calls.size();
+  auto del = run("DEL", cfg, id);
+  EXPECT_EQ(del.exit_code, 0) << del.stdout_text;
+  ASSERT_EQ(delegate.calls.size(), calls + 1);
+  EXPECT_EQ(delegate.calls.back().command, "DEL");
+}
+
 TEST_F(PluginTest, ChainedModeUsesPrevResult) {
   json cfg = json::parse(R"({"cniVersion":"1.0.0","name":"podman","type":"nft-port-mapper",
     "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]},
