@@ -60,6 +60,7 @@ struct NftChain {
 enum class RuleKind {
   kJump,           // fib daddr type local jump <target>
   kExclude,        // iifname @set return
+  kSkipLoopback6,  // meta nfproto ipv6 ip6 daddr ::1 return
   kDnatV4,         // meta nfproto ipv4 dnat ip to meta l4proto . th dport map @set
   kDnatV6,         // meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @set
   kDnatV4Bound,    // meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @set

@@ -132,6 +132,11 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
         else
           pm.host_ip = ip;
       } else {
+        if (IN6_IS_ADDR_LOOPBACK(reinterpret_cast<const in6_addr*>(buf))) {
+          return bad_mapping(where,
+                             "\"hostIP\" ::1 cannot be mapped: IPv6 drops a loopback destination that would "
+                             "have to reach another namespace (127.0.0.1 can be mapped)");
+        }
         if (IN6_IS_ADDR_UNSPECIFIED(reinterpret_cast<const in6_addr*>(buf)))
           pm.host_family = AF_INET6;
         else

@@ -256,6 +256,14 @@ void build_rule_exprs(nftnl_rule* r, const NftRule& rule) {
       nftnl_rule_add_expr(r, expr_lookup(rule.set, kReg1, std::nullopt));
       nftnl_rule_add_expr(r, expr_verdict(NFT_RETURN));
       break;
+    case RuleKind::kSkipLoopback6: {
+      add_nfproto(r, NFPROTO_IPV6);
+      nftnl_rule_add_expr(r, expr_payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, kReg1));  // ip6 daddr
+      in6_addr loopback = IN6ADDR_LOOPBACK_INIT;
+      nftnl_rule_add_expr(r, expr_cmp_eq(kReg1, &loopback, sizeof loopback));
+      nftnl_rule_add_expr(r, expr_verdict(NFT_RETURN));
+      break;
+    }
     case RuleKind::kDnatV4: add_dnat(r, false, rule.set, KeyShape::kProtoPort); break;
     case RuleKind::kDnatV6: add_dnat(r, true, rule.set, KeyShape::kProtoPort); break;
     case RuleKind::kDnatV4Bound: add_dnat(r, false, rule.set, KeyShape::kAddr4ProtoPort); break;

@@ -49,14 +49,19 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
   // The network's chains: exclusions first, then its mappings; a lookup that misses ends its
   // rule, so the next one is tried. Only packets to a local address ever enter them (traffic
   // routed through the node is never translated), and every network's host-IP-bound mappings
-  // come before any network's unbound ones, so a binding wins for its address.
+  // come before any network's unbound ones, so a binding wins for its address. [::1] is never
+  // translated: IPv6 drops a loopback destination arriving from another device, so the answer
+  // could never come back, and a client would hang instead of being refused (or reaching the
+  // node's own ::1 listener). 127.0.0.1 works, through route_localnet and masquerade.
   if (!have.chains.count(net.chain)) {
     tx.add_chain({net.hostip_chain(), std::nullopt, 0, false});
     tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kExclude, net.exclude_set(), "", false});
+    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kSkipLoopback6, "", "", false});
     tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV4Bound, net.v4_bound_map(), "", false});
     tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV6Bound, net.v6_bound_map(), "", false});
     tx.add_chain({net.chain, std::nullopt, 0, false});
     tx.add_rule(NftRule{net.chain, RuleKind::kExclude, net.exclude_set(), "", false});
+    tx.add_rule(NftRule{net.chain, RuleKind::kSkipLoopback6, "", "", false});
     tx.add_rule(NftRule{net.chain, RuleKind::kDnatV4, net.v4_map(), "", false});
     tx.add_rule(NftRule{net.chain, RuleKind::kDnatV6, net.v6_map(), "", false});
     for (const auto& base : base_chains) {

@@ -71,6 +71,7 @@ std::string describe_rule(const NftRule& r) {
   switch (r.kind) {
     case RuleKind::kJump: return "fib daddr type local jump " + r.target;
     case RuleKind::kExclude: return "iifname @" + s + " return";
+    case RuleKind::kSkipLoopback6: return "meta nfproto ipv6 ip6 daddr ::1 return";
     case RuleKind::kDnatV4: return "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @" + s;
     case RuleKind::kDnatV6: return "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @" + s;
     case RuleKind::kDnatV4Bound: return "meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @" + s;

@@ -231,6 +231,7 @@ cmutate 'rc["portMappings"][0]["hostPort"] = "8080"';        expect 101 "hostPor
 cmutate 'rc["portMappings"][0]["containerPort"] = 0';        expect 101 "containerPort 0"
 cmutate 'rc["portMappings"][0]["hostIP"] = "10.0.0.300"';    expect 101 "hostIP that is not an address"
 cmutate 'rc["portMappings"][0]["hostIP"] = 42';              expect 101 "hostIP as a number"
+cmutate 'rc["portMappings"][0]["hostIP"] = "::1"';           expect 101 "hostIP ::1 (IPv6 cannot route loopback to a container)"
 cmutate 'rc["portMappings"].append(dict(rc["portMappings"][0], containerPort=81))'; expect 101 "the same hostPort twice"
 cmutate 'c["prevResult"] = "x"';                             expect 7 "prevResult not an object"
 cmutate 'pr["ips"] = {}';                                    expect 7 "prevResult.ips not an array"

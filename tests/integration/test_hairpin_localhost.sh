@@ -16,6 +16,16 @@ wait_listen "$(ctr_ns a)" 80
 check "a reaches its own host port (hairpin)" [ "$(tcp_get "$(ctr_ns a)" "$NODE_IP" 8080)" = hello-a ]
 check "b reaches a's host port (hairpin through the node)" [ "$(tcp_get "$(ctr_ns b)" "$NODE_IP" 8080)" = hello-a ]
 check "the node reaches 127.0.0.1:8080 (localhost)" [ "$(tcp_get "$NODE" 127.0.0.1 8080)" = hello-a ]
+# [::1] cannot be mapped (IPv6 drops a loopback destination arriving from the bridge), so it is
+# left alone: a client is refused at once instead of hanging on a SYN that can get no answer
+# (Python's create_connection("localhost", ...) tries ::1 first), and the node's own ::1
+# services keep working on a mapped port number.
+out=$(ip netns exec "$NODE" socat -T3 - "TCP:[::1]:8080,connect-timeout=3" </dev/null 2>&1 || true)
+check "[::1]:8080 from the node is refused at once, not translated into a SYN that hangs" grep -q "Connection refused" <<<"$out"
+ip netns exec "$NODE" socat "TCP6-LISTEN:8080,bind=[::1],fork,reuseaddr" "SYSTEM:echo node-own-v6" >/dev/null 2>&1 &
+T_PIDS+=($!)
+wait_listen "$NODE" 8080 tcp6
+check "the node's own service on [::1]:8080 answers the node" [ "$(tcp_get "$NODE" ::1 8080)" = node-own-v6 ]
 check "route_localnet was turned on for the bridge only" \
   [ "$(ip netns exec "$NODE" sysctl -n "net.ipv4.conf.$BRIDGE.route_localnet")" = 1 ] 
 check "... not for the uplink" [ "$(ip netns exec "$NODE" sysctl -n net.ipv4.conf.uplink.route_localnet)" = 0 ]
