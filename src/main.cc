@@ -10,6 +10,7 @@
 
 #include "nftpm/cli.h"
 #include "nftpm/config.h"
+#include "nftpm/deferred_close.h"
 #include "nftpm/plugin.h"
 
 int main(int argc, char** argv) {
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   } else {
     // Nothing is expected to throw; should anything still, the caller gets an error document
     // rather than a crash with no words.
+    enable_deferred_close();
     try {
       ProcessDelegateRunner delegate;
       auto effects = kernel_node_effects();
@@ -54,5 +56,8 @@ int main(int argc, char** argv) {
   }
   fwrite(out.stdout_text.data(), 1, out.stdout_text.size(), stdout);
   fflush(stdout);
+  // The answer is out: the kernel's clean-up wait on the netfilter sockets' release is paid by
+  // a child after this process has exited (include/nftpm/deferred_close.h).
+  hand_off_deferred_closes();
   return out.exit_code;
 }

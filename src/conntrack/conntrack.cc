@@ -14,6 +14,8 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "nftpm/deferred_close.h"
+
 namespace nftpm {
 namespace {
 
@@ -22,7 +24,7 @@ constexpr uint32_t kFilterProtoNum = 1u << 3;
 constexpr uint32_t kFilterProtoDstPort = 1u << 5;
 
 struct SocketCloser {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
+  void operator()(mnl_socket* s) const { close_netfilter_socket(s); }  // see deferred_close.h
 };
 struct CtFree {
   void operator()(nf_conntrack* c) const { nfct_destroy(c); }

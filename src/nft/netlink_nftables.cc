@@ -32,6 +32,7 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "nftpm/deferred_close.h"
 #include "nftpm/layout.h"
 #include "nftpm/nft.h"
 
@@ -50,7 +51,7 @@ using GenPtr = std::unique_ptr<nftnl_gen, Deleter<nftnl_gen, nftnl_gen_free>>;
 using UdataPtr = std::unique_ptr<nftnl_udata_buf, Deleter<nftnl_udata_buf, nftnl_udata_buf_free>>;
 using IterPtr = std::unique_ptr<nftnl_set_elems_iter, Deleter<nftnl_set_elems_iter, nftnl_set_elems_iter_destroy>>;
 struct SocketCloser {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
+  void operator()(mnl_socket* s) const { close_netfilter_socket(s); }  // see deferred_close.h
 };
 using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
 
@@ -477,7 +478,6 @@ class NetlinkNftables : public Nftables {
   }
 
  private:
-  // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}.
   // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}. A dump that the
   // kernel marks interrupted (NLM_F_DUMP_INTR: the ruleset changed while it was being read) is
   // drained to its end and asked again, so callers only ever see a consistent answer; the answers
