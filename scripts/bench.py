@@ -255,51 +255,63 @@ def concurrency(r, procs, cycles):
             "errors": len(errors), "first_error": errors[0] if errors else "", "leftover_elements": left}
 
 
-def data_plane(build, sizes, seconds):
-    """Connection rate through one mapping: our table, a rule-per-mapping table, no NAT."""
+def data_plane(build, sizes, seconds, rounds):
+    """Connection rate through one mapping: our table, a rule-per-mapping table, no NAT.
+
+    Each round loads every table in turn and measures it, so a machine that speeds up or slows
+    down during the run moves every size alike; each figure is the median of its rounds."""
     connrate = os.path.join(build, "nftpm-connrate")
     server = subprocess.Popen(["ip", "netns", "exec", CTR, connrate, "serve", "80"])
     time.sleep(0.3)
+    r = Runner(build, None)
 
     def rate(addr, port):
         p = in_ns(REMOTE, connrate, "connect", addr, str(port), str(seconds))
         return float(p.stdout.split()[0])
 
-    results = {"no_nat": rate(CTR_IP, 80)}
-    print(f"  no NAT (ceiling): {results['no_nat']:.0f} conn/s", flush=True)
-    # Ours: the mapping under test plus (size - 1) others.
-    r = Runner(build, None)
-    results["ours"], results["rule_per_mapping"] = {}, {}
-    for size in sizes:
+    def load_ours(size):  # the mapping under test (through the plugin) plus (size - 1) others
         in_ns(NODE, "nft", "flush", "ruleset")
         conf = chained_conf("ours", TARGET_PORT, CTR_IP, "1.0.0")
         env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "target", "CNI_NETNS": "/x", "CNI_IFNAME": "eth0"}
-        p = subprocess.run(["ip", "netns", "exec", NODE, r.plugin], input=conf, text=True, env=env, capture_output=True)
+        p = subprocess.run(["ip", "netns", "exec", NODE, r.plugin], input=conf, text=True, env=env,
+                           capture_output=True)
         if p.returncode != 0:
             raise RuntimeError(p.stdout)
-        if size > 1:
-            text = []
-            for lo in range(0, size - 1, 5000):
-                hi = min(size - 1, lo + 5000)
-                d = ", ".join(f'tcp . {FILLER_PORT0 + i}' for i in range(lo, hi))
-                m = ", ".join(f'tcp . {FILLER_PORT0 + i} : {filler_ip(i)} . 80' for i in range(lo, hi))
-                text.append(f"add element inet {TABLE} ports {{ {d} }}\nadd element inet {TABLE} {CHAIN}-v4 {{ {m} }}\n")
+        text = []
+        for lo in range(0, size - 1, 5000):
+            hi = min(size - 1, lo + 5000)
+            d = ", ".join(f'tcp . {FILLER_PORT0 + i}' for i in range(lo, hi))
+            m = ", ".join(f'tcp . {FILLER_PORT0 + i} : {filler_ip(i)} . 80' for i in range(lo, hi))
+            text.append(f"add element inet {TABLE} ports {{ {d} }}\nadd element inet {TABLE} {CHAIN}-v4 {{ {m} }}\n")
+        if text:
             in_ns(NODE, "nft", "-f", "-", input="".join(text))
-        results["ours"][size] = rate(NODE_IP, TARGET_PORT)
-        # A rule per mapping, newest last, as the rule-per-mapping designs append them.
+
+    def load_rule_per_mapping(size):  # newest last, as rule-per-mapping designs append them
         in_ns(NODE, "nft", "flush", "ruleset")
         body = [f"tcp dport {FILLER_PORT0 + i} dnat to {filler_ip(i)}:80" for i in range(size - 1)]
         body.append(f"tcp dport {TARGET_PORT} dnat to {CTR_IP}:80")
         text = "table ip rpm {\n chain pre { type nat hook prerouting priority -100; }\n}\n"
-        for lo in range(0, len(body), 5000):
-            text += "".join(f"add rule ip rpm pre {b}\n" for b in body[lo:lo + 5000])
+        text += "".join(f"add rule ip rpm pre {b}\n" for b in body)
         in_ns(NODE, "nft", "-f", "-", input=text)
-        results["rule_per_mapping"][size] = rate(NODE_IP, TARGET_PORT)
-        print(f"  {size:>6} mappings: our maps {results['ours'][size]:.0f} conn/s, "
-              f"rule per mapping {results['rule_per_mapping'][size]:.0f} conn/s", flush=True)
+
+    samples = {"no_nat": [], "ours": {s: [] for s in sizes}, "rule_per_mapping": {s: [] for s in sizes}}
+    for rnd in range(rounds):
+        in_ns(NODE, "nft", "flush", "ruleset")
+        samples["no_nat"].append(rate(CTR_IP, 80))
+        for size in sizes:
+            load_ours(size)
+            samples["ours"][size].append(rate(NODE_IP, TARGET_PORT))
+            load_rule_per_mapping(size)
+            samples["rule_per_mapping"][size].append(rate(NODE_IP, TARGET_PORT))
+        print(f"  round {rnd + 1}/{rounds}: no NAT {samples['no_nat'][-1]:.0f}; " +
+              "; ".join(f"{s}: ours {samples['ours'][s][-1]:.0f}, rule per mapping "
+                        f"{samples['rule_per_mapping'][s][-1]:.0f}" for s in sizes), flush=True)
     in_ns(NODE, "nft", "flush", "ruleset")
     server.kill()
-    return results
+    med = statistics.median
+    return {"rounds": rounds, "samples": samples, "no_nat": med(samples["no_nat"]),
+            "ours": {s: med(v) for s, v in samples["ours"].items()},
+            "rule_per_mapping": {s: med(v) for s, v in samples["rule_per_mapping"].items()}}
 
 
 def machine():
@@ -348,7 +360,9 @@ def write_report(out, res, quick):
           "more, where each of its calls takes seconds.", "",
           "## Data plane: new TCP connections per second through one mapping", "",
           "A remote namespace opens and resets connections to the node's address for "
-          f"{res['data_plane_seconds']} s per figure; the mapping under test is the newest.", "",
+          f"{res['data_plane_seconds']} s per figure; the mapping under test is the newest. Each figure is the median "
+          f"of {res['data_plane'].get('rounds', 1)} rounds; every round loads and measures each table in turn, so "
+          "drift in the machine's speed moves all sizes alike (the samples are in results.json).", "",
           "| mappings | our maps | rule per mapping | no NAT (ceiling) | ours at N ÷ ours at 1 |", "|---:|---:|---:|---:|---:|"]
     dp = res["data_plane"]
     sizes = sorted(int(k) for k in dp["ours"])
@@ -410,13 +424,15 @@ def main():
     a.build = os.path.abspath(a.build)
     if a.quick:
         sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = [0, 100], 5, 3, 100, [1, 100], 0.5, 8, 3
+        dp_rounds = 1
     else:
         sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = \
             [0, 1000, 10000, 50000], 60, 5, 50000, [1, 10000, 50000], 3, 32, 20
+        dp_rounds = 5
     res = {"machine": machine(), "data_plane_seconds": secs}
     with Topology():
         print("data plane", flush=True)
-        res["data_plane"] = data_plane(a.build, dp_sizes, secs)
+        res["data_plane"] = data_plane(a.build, dp_sizes, secs, dp_rounds)
         pid = os.fork()
         if pid == 0:  # the control-plane part runs inside the node namespace
             try:
