@@ -47,10 +47,11 @@ struct NetConfig {
   std::vector<std::string> exclude_devices;
   std::optional<nlohmann::json> delegate;  // delegate mode when present
   int delegate_timeout_seconds = 120;
-  std::string log_file;   // `logFile`: where each call logs its steps (default: stderr)
-  std::string log_level;  // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
-  bool snat = true;       // hairpin and localhost masquerade, as the reference portmap's `snat`
-  bool masq_all = false;  // `masqAll`: masquerade every DNATed connection to the containers
+  std::string log_file;     // `logFile`: where each call logs its steps (default: stderr)
+  std::string log_level;    // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
+  bool snat = true;         // hairpin and localhost masquerade, as the reference portmap's `snat`
+  bool masq_all = false;    // `masqAll`: masquerade every DNATed connection to the containers
+  bool defer_close = true;  // `deferClose`: leave the kernel's clean-up wait to a child (deferred_close.h)
   std::vector<PortMapping> mappings;
   // DEL, GC, STATUS: why the mappings could not be read (they are then empty). A bad mapping
   // must not make DEL fail: libcni would stop before the attaching plugin's DEL and leak it.

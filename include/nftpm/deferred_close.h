@@ -16,6 +16,9 @@ namespace nftpm {
 
 // Turns deferral on for this process (the plugin does; the CLI and the tests do not).
 void enable_deferred_close();
+// Turns it off again (`"deferClose": false`, for a caller that is a child subreaper and never
+// reaps strangers); fds already kept are closed here.
+void disable_deferred_close();
 // Closes `s`; with deferral on, a duplicate of its fd is kept for hand_off_deferred_closes().
 // Every call defers, not only those that deleted: another call's recent deletion (the DEL just
 // before an ADD, under churn) leaves the same wait pending, and a fork costs far less.

@@ -171,12 +171,12 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     return mappings.take_error();
   }
 
-  // The reference portmap plugin's keys, where they mean the same here.
-  for (const char* key : {"snat", "masqAll"}) {
+  // The reference portmap plugin's keys, where they mean the same here; and deferClose.
+  for (auto [key, field] : {std::pair{"snat", &c.snat}, {"masqAll", &c.masq_all}, {"deferClose", &c.defer_close}}) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_boolean()) return invalid(std::string("\"") + key + "\" must be true or false");
-    (std::string(key) == "snat" ? c.snat : c.masq_all) = it->get<bool>();
+    *field = it->get<bool>();
   }
   if (auto it = j.find("markMasqBit"); it != j.end() && !it->is_null()) {
     // Accepted for compatibility; this plugin masquerades by set membership, not by mark.

@@ -40,6 +40,12 @@ void enable_deferred_close() {
   g_enabled = true;
 }
 
+void disable_deferred_close() {
+  g_enabled = false;
+  for (int fd : g_kept) close(fd);
+  g_kept.clear();
+}
+
 void close_netfilter_socket(mnl_socket* s) {
   if (s == nullptr) return;
   if (g_enabled) {

@@ -10,6 +10,7 @@
 
 #include "nftpm/call_log.h"
 #include "nftpm/config.h"
+#include "nftpm/deferred_close.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/owner_tag.h"
@@ -120,6 +121,7 @@ class Plugin {
       : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate), effects_(effects), log_(log) {}
 
   PluginOutput run() {
+    if (!cfg_.defer_close) disable_deferred_close();
     auto started = std::chrono::steady_clock::now();
     Result<std::string> out = Error(ErrorCode::kUnsupportedCommand, "unsupported");
     switch (env_.command) {

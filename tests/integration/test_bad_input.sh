@@ -200,6 +200,7 @@ mutate 'c["logFile"] = "relative.log"';                      expect 7 "logFile n
 mutate 'c["logLevel"] = "loud"';                             expect 7 "logLevel unknown"
 mutate 'c["delegateTimeout"] = 0';                           expect 7 "delegateTimeout 0"
 mutate 'c["snat"] = "yes"';                                  expect 7 "snat not a boolean"
+mutate 'c["deferClose"] = 0';                                expect 7 "deferClose not a boolean"
 mutate 'c["chain"] = "A\u0000B"';                           expect 7 "chain with a NUL character"
 mutate 'pm[0]["protocol"] = "tcp\u0000"';                   expect 101 "protocol with a NUL character"
 printf '{"name":"bad",\0"type":"x"}' >"$CASE";              expect 6 "a raw NUL byte in stdin"

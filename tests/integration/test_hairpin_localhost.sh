@@ -56,4 +56,21 @@ conflist "$T_DIR/nosnat.conflist" nosnat-net 1.0.0 ', "snat": false'
 runtime ADD c "$(ctr_path c)" "$T_DIR/nosnat.conflist" '[{"hostPort":8090,"containerPort":80,"protocol":"tcp"}]'
 check "ADD with snat=false exits 0" [ "$T_RC" = 0 ]
 check "snat=false puts nothing in hairpin4" [ "$(owned_count "net=nosnat-net id=c if=eth0")" = 3 ]
+
+# deferClose: false (for a runtime that is a subreaper and reaps nothing it did not start): the
+# calls work the same and leave no child behind, not even for a moment.
+conflist "$T_DIR/nodefer.conflist" nosnat-net 1.0.0 ', "snat": false, "deferClose": false'
+runtime DEL c "$(ctr_path c)" "$T_DIR/nodefer.conflist" '[{"hostPort":8090,"containerPort":80,"protocol":"tcp"}]'
+check "DEL with deferClose=false exits 0 and removes the mapping" \
+  [ "$T_RC/$(owned_count "net=nosnat-net id=c if=eth0")" = 0/0 ]
+# The plugin's own document, as the conflist runner would hand it to the last plugin.
+python3 -c 'import json,sys; n=json.load(open(sys.argv[1])); p=n["plugins"][-1]; p.update(name=n["name"], cniVersion=n["cniVersion"]); print(json.dumps(p))' \
+  "$T_DIR/nodefer.conflist" > "$T_DIR/nodefer.json"
+orphans() {  # orphans CONFIG: what a DEL under a subreaper leaves it
+  ip netns exec "$NODE" env -i CNI_COMMAND=DEL CNI_CONTAINERID=c CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \
+    python3 "$(dirname "$0")/../tools/subreaper_orphans.py" "$NFTPM_BIN" < "$1"
+}
+check "... and a subreaper running it gets no orphan" [ "$(orphans "$T_DIR/nodefer.json")" = 0 ]
+sed 's/"deferClose": false/"deferClose": true/' "$T_DIR/nodefer.json" > "$T_DIR/defer.json"
+check "control: with deferClose on, the subreaper gets the short-lived child" [ "$(orphans "$T_DIR/defer.json")" = 1 ]
 finish

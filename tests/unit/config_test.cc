@@ -85,6 +85,18 @@ TEST(NetConfig, UnspecifiedHostIpsOfBothFamilies) {
   }
 }
 
+TEST(NetConfig, DeferClose) {
+  auto parse = [](const std::string& extra) {
+    return parse_net_config(R"({"cniVersion":"1.0.0","name":"n","type":"t")" + extra + "}", CniCommand::kAdd);
+  };
+  EXPECT_TRUE(parse("")->defer_close);
+  EXPECT_FALSE(parse(R"(,"deferClose":false)")->defer_close);
+  auto bad = parse(R"(,"deferClose":"no")");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidConfig);
+  EXPECT_NE(bad.error().msg.find("deferClose"), std::string::npos) << bad.error().msg;
+}
+
 TEST(NetConfig, BadPorts) {
   for (const char* bad : {"0", "65536", "-1", "1e10", "\"80\"", "80.5", "null", "18446744073709551696"}) {
     json j = mesos();
