@@ -204,7 +204,7 @@ class KernelConntrack : public ConntrackTable {
 }  // namespace
 
 Result<std::unique_ptr<ConntrackTable>> open_conntrack() {
-  std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open(NETLINK_NETFILTER));
+  std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
   if (!sock) return ct_error("opening a ctnetlink socket", errno);
   if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return ct_error("binding the ctnetlink socket", errno);
   int one = 1;

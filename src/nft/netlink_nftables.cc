@@ -689,7 +689,7 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
 }  // namespace
 
 Result<std::unique_ptr<Nftables>> open_netlink_nftables() {
-  SocketPtr sock(mnl_socket_open(NETLINK_NETFILTER));
+  SocketPtr sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
   if (!sock) return nft_error("opening a netfilter netlink socket", errno);
   if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return nft_error("binding the netlink socket", errno);
   int one = 1;

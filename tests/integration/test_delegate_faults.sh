@@ -30,6 +30,12 @@ cat > "$FAKE/flood" <<'SH'
 cat >/dev/null
 yes '{"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.5/16"}}'
 SH
+# Answers DEL after listing the fds it was given: it must hold none of the plugin's sockets.
+cat > "$FAKE/fdlister" <<SH
+#!/bin/sh
+cat >/dev/null
+ls -l /proc/\$\$/fd > "$T_DIR/delegate-fds"
+SH
 chmod +x "$FAKE"/*
 ln -s /usr/lib/cni/host-local "$FAKE/host-local"
 
@@ -65,4 +71,13 @@ check "hanging: the message names the timeout" grep -q "timed out after 2s" <<<"
 check "hanging: the call was cut short, not left to hang (${took} ms)" [ "$took" -lt $((baseline + 30000)) ]
 sleep 0.2
 check "hanging: no process of the delegate is left (nor its child)" [ -z "$(pgrep -f "$MARK" || true)" ]
+
+# DEL runs the delegate while its netfilter socket is open (mappings go first): the delegate gets
+# stdin, stdout and stderr, none of the plugin's netlink sockets.
+mesos_config "$T_DIR/fdlister.json" fault-net FAULT-PORT-MAPPER '[{"host_port":8080,"container_port":80}]' '[]'
+sed -i 's/"type": "bridge"/"type": "fdlister"/' "$T_DIR/fdlister.json"
+env -i CNI_COMMAND=DEL CNI_CONTAINERID=fault-1 CNI_IFNAME=eth0 CNI_PATH="$FAKE" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  ip netns exec "$NODE" "$NFTPM_BIN" < "$T_DIR/fdlister.json" >/dev/null 2>&1 || true
+check "the delegate ran for DEL" [ -s "$T_DIR/delegate-fds" ]
+check "... holding none of the plugin's sockets" [ "$(grep -c 'socket:' "$T_DIR/delegate-fds" || true)" = 0 ]
 finish
