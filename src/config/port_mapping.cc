@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cctype>
-#include <set>
+#include <map>
+#include <tuple>
 
 #include <arpa/inet.h>
 
@@ -119,28 +120,31 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
     if (auto h = m.find("hostIP"); h != m.end() && !h->is_null()) {
       if (!h->is_string()) return bad_mapping(where, "\"hostIP\" must be a string");
       std::string ip = h->get<std::string>();
-      unsigned char buf[sizeof(in6_addr)];
-      if (!ip.empty() && inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
-        return bad_mapping(where, "\"hostIP\" '" + ip + "' is not an IP address");
-      }
       // An unspecified address binds no address but keeps its family (the reference plugin
       // skips mappings whose hostIP is of the other family, and matches no address for these).
+      in_addr a4{};
+      in6_addr a6{};
       if (ip.empty()) {
-      } else if (inet_pton(AF_INET, ip.c_str(), buf) == 1) {
-        if (reinterpret_cast<const in_addr*>(buf)->s_addr == htonl(INADDR_ANY))
+        // every local address of both families
+      } else if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) {
+        if (a4.s_addr == htonl(INADDR_ANY)) {
           pm.host_family = AF_INET;
-        else
+        } else {
           pm.host_ip = ip;
-      } else {
-        if (IN6_IS_ADDR_LOOPBACK(reinterpret_cast<const in6_addr*>(buf))) {
+        }
+      } else if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6)) {
           return bad_mapping(where,
                              "\"hostIP\" ::1 cannot be mapped: IPv6 drops a loopback destination that would "
                              "have to reach another namespace (127.0.0.1 can be mapped)");
         }
-        if (IN6_IS_ADDR_UNSPECIFIED(reinterpret_cast<const in6_addr*>(buf)))
+        if (IN6_IS_ADDR_UNSPECIFIED(&a6)) {
           pm.host_family = AF_INET6;
-        else
+        } else {
           pm.host_ip = ip;
+        }
+      } else {
+        return bad_mapping(where, "\"hostIP\" '" + ip + "' is not an IP address");
       }
     }
     out.push_back(pm);
@@ -149,20 +153,18 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
 }
 
 Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings) {
-  std::set<std::tuple<Protocol, uint16_t, std::string, int>> seen;
+  // The families each (protocol, port, host address) is already asked for: 0.0.0.0:P and [::]:P
+  // are one request for both; either of them with an unbound P asks for a family twice.
+  constexpr int kV4 = 1, kV6 = 2;
+  std::map<std::tuple<Protocol, uint16_t, std::string>, int> asked;
   for (const auto& m : mappings) {
-    // 0.0.0.0:P and [::]:P are one request for both families; either with an unbound P is twice.
-    bool clash = !seen.insert({m.protocol, m.host_port, m.host_ip, m.host_family}).second;
-    if (m.host_ip.empty() && m.host_family != AF_UNSPEC) {
-      clash = clash || seen.count({m.protocol, m.host_port, "", AF_UNSPEC});
-    } else if (m.host_ip.empty()) {
-      clash = clash || seen.count({m.protocol, m.host_port, "", AF_INET}) ||
-              seen.count({m.protocol, m.host_port, "", AF_INET6});
-    }
-    if (clash) {
+    int families = m.host_family == AF_INET ? kV4 : m.host_family == AF_INET6 ? kV6 : kV4 | kV6;
+    int& have = asked[{m.protocol, m.host_port, m.host_ip}];
+    if (have & families) {
       return Error(ErrorCode::kBadPortMappings, std::string("host port ") + protocol_name(m.protocol) + "/" +
                                                     std::to_string(m.host_port) + " is requested twice");
     }
+    have |= families;
   }
   return ok_status();
 }
