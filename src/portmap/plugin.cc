@@ -286,31 +286,26 @@ class Plugin {
   }
 
   Result<std::string> del() {
-    auto tag = owner();
-    if (!tag) {
+    // Mappings first, so a recycled IP never gets traffic meant for this container.
+    if (auto tag = owner(); tag) {
+      if (!cfg_.mappings_error.empty()) {
+        log_.log(LogLevel::kWarn, "the port mappings cannot be read (" + cfg_.mappings_error +
+                                      "); removing what this owner holds by scan");
+      }
+      auto t = table();
+      if (!t) return t.take_error();
+      std::optional<std::vector<PortMapping>> keys;
+      if (!cfg_.mappings.empty()) keys = cfg_.mappings;
+      auto t0 = std::chrono::steady_clock::now();
+      auto removed = (*t)->remove(*tag, keys);
+      if (!removed) return removed.take_error();
+      log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
+      effects_.sweep_conntrack(sweeps_after_delete(*removed));
+    } else {
       // ADD refuses an owner it cannot record, so nothing in the table is this one's; the
       // delegate's DEL (or, chained, the next plugin's) must still run.
       log_.log(LogLevel::kWarn, "nothing to remove: " + tag.error().msg);
-      if (cfg_.delegate_mode()) {
-        auto out = run_delegate(CniCommand::kDel);
-        if (!out) return out.take_error();
-      }
-      return std::string();
     }
-    if (!cfg_.mappings_error.empty()) {
-      log_.log(LogLevel::kWarn, "the port mappings cannot be read (" + cfg_.mappings_error +
-                                    "); removing what this owner holds by scan");
-    }
-    // Mappings first, so a recycled IP never gets traffic meant for this container.
-    auto t = table();
-    if (!t) return t.take_error();
-    std::optional<std::vector<PortMapping>> keys;
-    if (!cfg_.mappings.empty()) keys = cfg_.mappings;
-    auto t0 = std::chrono::steady_clock::now();
-    auto removed = (*t)->remove(*tag, keys);
-    if (!removed) return removed.take_error();
-    log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
-    effects_.sweep_conntrack(sweeps_after_delete(*removed));
     if (cfg_.delegate_mode()) {
       auto out = run_delegate(CniCommand::kDel);
       if (!out) return out.take_error();
