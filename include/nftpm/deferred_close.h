@@ -24,6 +24,7 @@ void disable_deferred_close();
 // before an ADD, under churn) leaves the same wait pending, and a fork costs far less.
 void close_netfilter_socket(mnl_socket* s);
 // Keeps `fd` itself (which the caller no longer uses) for the hand-off; closes it when off.
+// close_netfilter_socket() keeps its dups through this.
 void defer_close_fd(int fd);
 // After the answer is written and flushed: gives the kept fds to a child that closes them once
 // this process has exited. Returns at once; without kept fds, or if fork fails, closes them here.

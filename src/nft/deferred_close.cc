@@ -34,6 +34,11 @@ void close_all_but(const std::vector<int>& keep) {
   close_span(from, UINT_MAX);
 }
 
+void close_all(std::vector<int>& fds) {
+  for (int fd : fds) close(fd);
+  fds.clear();
+}
+
 }  // namespace
 
 void enable_deferred_close() {
@@ -42,16 +47,12 @@ void enable_deferred_close() {
 
 void disable_deferred_close() {
   g_enabled = false;
-  for (int fd : g_kept) close(fd);
-  g_kept.clear();
+  close_all(g_kept);
 }
 
 void close_netfilter_socket(mnl_socket* s) {
   if (s == nullptr) return;
-  if (g_enabled) {
-    int fd = fcntl(mnl_socket_get_fd(s), F_DUPFD_CLOEXEC, 0);
-    if (fd >= 0) g_kept.push_back(fd);
-  }
+  if (g_enabled) defer_close_fd(fcntl(mnl_socket_get_fd(s), F_DUPFD_CLOEXEC, 0));
   mnl_socket_close(s);  // not the last reference while the dup lives: no wait here
 }
 
@@ -98,7 +99,7 @@ void hand_off_deferred_closes() {
     _exit(0);
   }
   if (pid > 0) close(parent_gone[0]);  // the write end stays open until this process exits
-  for (int fd : kept) close(fd);       // with a child holding them, not the last references
+  close_all(kept);                     // with a child holding them, not the last references
 }
 
 }  // namespace nftpm
