@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     try {
       ProcessDelegateRunner delegate;
       auto effects = kernel_node_effects();
-      out = run_plugin(process_getenv, input, open_netlink_nftables, delegate, *effects);
+      out = run_plugin(process_getenv, input, open_netlink_nftables, delegate, *effects, disk_record_stores());
     } catch (const std::exception& e) {
       out = {json_text(cni_error_to_json(Error(ErrorCode::kIoFailure, "internal error", e.what()), "0.1.0")) + "\n", 1};
     }

@@ -16,6 +16,9 @@
 
 namespace nftpm {
 
+// Records of each attachment (record_store.h): on tmpfs, so none outlives the boot.
+inline constexpr const char* kDefaultStateDir = "/run/cni/nft-port-mapper";
+
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
 const char* protocol_name(Protocol p);
 std::optional<Protocol> parse_protocol(const std::string& name);  // any case
@@ -51,7 +54,10 @@ struct NetConfig {
   std::string log_level;    // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
   bool snat = true;         // hairpin and localhost masquerade, as the reference portmap's `snat`
   bool masq_all = false;    // `masqAll`: masquerade every DNATed connection to the containers
-  bool defer_close = true;  // `deferClose`: leave the kernel's clean-up wait to a child (deferred_close.h)
+  bool defer_close = true;  // (see below)
+  std::string state_dir =
+      kDefaultStateDir;  // `stateDir`: where attachment records are kept (record_store.h)  // `deferClose`: leave the
+                         // kernel's clean-up wait to a child (deferred_close.h)
   std::vector<PortMapping> mappings;
   // DEL, GC, STATUS: why the mappings could not be read (they are then empty). A bad mapping
   // must not make DEL fail: libcni would stop before the attaching plugin's DEL and leak it.

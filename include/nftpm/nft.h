@@ -114,6 +114,8 @@ class NftTransaction {
   // Idempotent: an element that is present already is left as it is.
   void add_elements(std::vector<NftElement> e) { push_elements(OpType::kAddElements, std::move(e)); }
   void delete_elements(std::vector<NftElement> e) { push_elements(OpType::kDeleteElements, std::move(e)); }
+  // An operation of another transaction, as it is.
+  void add_op(Op op) { ops_.push_back(std::move(op)); }
 
   const std::string& table() const { return table_; }
   const std::vector<Op>& ops() const { return ops_; }

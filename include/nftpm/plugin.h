@@ -11,6 +11,7 @@
 #include "nftpm/conntrack.h"
 #include "nftpm/delegate.h"
 #include "nftpm/nft.h"
+#include "nftpm/record_store.h"
 
 namespace nftpm {
 
@@ -35,7 +36,14 @@ NodeEffects& no_node_effects();
 // The real ones, over ctnetlink and /proc/sys.
 std::unique_ptr<NodeEffects> kernel_node_effects();
 
+// Opens the attachment records kept in a state directory (the config's `stateDir`).
+using RecordStoreFactory = std::function<Result<std::unique_ptr<RecordStore>>(const std::string& state_dir)>;
+// The real one: RecordStore::open.
+RecordStoreFactory disk_record_stores();
+
+// Without `records` (an empty function) nothing is recorded: for unit tests of other concerns.
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
-                        DelegateRunner& delegate, NodeEffects& effects = no_node_effects());
+                        DelegateRunner& delegate, NodeEffects& effects = no_node_effects(),
+                        const RecordStoreFactory& records = {});
 
 }  // namespace nftpm

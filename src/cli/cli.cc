@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "nftpm/config.h"
 #include "nftpm/delegate.h"
@@ -18,8 +20,11 @@
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/process.h"
+#include "nftpm/record_store.h"
+#include "nftpm/restore.h"
 #include "nftpm/status.h"
 #include "nftpm/table_admin.h"
+#include "state_commands.h"
 
 namespace nftpm {
 
@@ -72,21 +77,64 @@ std::string target_text(const MappingView& m) {
 
 // --- list ----------------------------------------------------------------------------------
 
-int cmd_list(bool as_json, const std::string& network, const std::string& container) {
+// The mappings records want and the kernel lacks, as rows (one per address family, as listed).
+Result<std::vector<MappingView>> recorded_but_missing(Nftables& nft, const std::string& state_dir,
+                                                      const std::vector<MappingView>& present) {
+  std::vector<MappingView> out;
+  auto store = RecordStore::open(state_dir);
+  if (!store) return store.take_error();
+  auto listing = (*store)->load();
+  if (!listing) return listing.take_error();
+  std::set<std::tuple<std::string, std::string, uint16_t, int, std::string>> have;
+  for (const auto& m : present) have.insert({m.protocol, m.host_ip, m.host_port, m.family, m.comment});
+  for (const auto& r : listing->live) {
+    MappingTable table(nft, NetworkLayout{r.chain}, r.exclude_devices, r.options);
+    for (const auto& e : table.wanted_elements(r.owner, r.mappings, r.addrs).ports) {
+      auto k = decode_key(e.key);
+      auto t = decode_target(e.data);
+      if (!k || !t) continue;  // a claim, not a mapping
+      MappingView v;
+      v.protocol = k->proto == 6 ? "tcp" : k->proto == 17 ? "udp" : "sctp";
+      v.host_ip = k->host_ip;
+      v.host_port = k->port;
+      char buf[INET6_ADDRSTRLEN];
+      inet_ntop(t->family, &t->addr, buf, sizeof buf);
+      v.container_ip = buf;
+      v.container_port = t->port;
+      v.family = t->family == AF_INET ? 4 : 6;
+      v.chain = r.chain;
+      v.owner = r.owner;
+      v.comment = e.comment;
+      if (!have.count({v.protocol, v.host_ip, v.host_port, v.family, v.comment})) out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
+
+int cmd_list(bool as_json, const std::string& network, const std::string& container, const std::string& state_dir) {
   auto nft = kernel();
   if (!nft) return fail(nft.error());
   auto all = list_mappings(**nft);
   if (!all) return fail(all.error());
+  auto missing = recorded_but_missing(**nft, state_dir, *all);
+  if (!missing) return fail(missing.error());
   std::vector<MappingView> rows;
-  for (const auto& m : *all) {
-    if (!network.empty() && (!m.owner || m.owner->network != network)) continue;
-    if (!container.empty() && (!m.owner || m.owner->container_id != container)) continue;
-    rows.push_back(m);
+  std::vector<bool> is_missing;
+  for (const auto* list : {&*all, &*missing}) {
+    for (const auto& m : *list) {
+      if (!network.empty() && (!m.owner || m.owner->network != network)) continue;
+      if (!container.empty() && (!m.owner || m.owner->container_id != container)) continue;
+      rows.push_back(m);
+      is_missing.push_back(list == &*missing);
+    }
   }
+  size_t lost = std::count(is_missing.begin(), is_missing.end(), true);
   if (as_json) {
     json out = json::array();
-    for (const auto& m : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& m = rows[i];
       out.push_back({{"protocol", m.protocol},
+                     {"state", is_missing[i] ? "missing" : "present"},
                      {"hostIP", m.host_ip},
                      {"hostPort", m.host_port},
                      {"containerIP", m.container_ip},
@@ -107,10 +155,16 @@ int cmd_list(bool as_json, const std::string& network, const std::string& contai
   }
   std::printf("%-5s %-28s    %-28s %-20s %-10s %s\n", "PROTO", "HOST", "CONTAINER", "NETWORK", "IFNAME",
               "CONTAINER ID");
-  for (const auto& m : rows) {
-    std::printf("%-5s %-28s -> %-28s %-20s %-10s %s\n", m.protocol.c_str(), host_text(m).c_str(),
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& m = rows[i];
+    std::printf("%-5s %-28s -> %-28s %-20s %-10s %s%s\n", m.protocol.c_str(), host_text(m).c_str(),
                 target_text(m).c_str(), m.owner ? m.owner->network.c_str() : "?",
-                m.owner ? m.owner->ifname.c_str() : "?", m.owner ? m.owner->container_id.c_str() : m.comment.c_str());
+                m.owner ? m.owner->ifname.c_str() : "?", m.owner ? m.owner->container_id.c_str() : m.comment.c_str(),
+                is_missing[i] ? "  MISSING (recorded, not in the kernel)" : "");
+  }
+  if (lost > 0) {
+    std::printf("%zu recorded mapping%s missing from the kernel: `nft-port-mapper restore` puts them back.\n", lost,
+                lost == 1 ? " is" : "s are");
   }
   std::printf("%zu mapping%s (one row per address family). Per-mapping counters are not kept: the maps carry none.\n",
               rows.size(), rows.size() == 1 ? "" : "s");
@@ -207,15 +261,43 @@ int report_removed(const Result<std::vector<NftElement>>& r) {
   return 0;
 }
 
-int cmd_remove(const std::string& container, const std::string& network) {
+// Removes the owned elements `select` picks, and the records of the owners it picks (which become
+// .deleting first, so that no restore puts back what is being removed). Holds the store's
+// exclusive lock: no plugin call of that state directory is half done meanwhile.
+int remove_with_records(const std::string& state_dir, const std::function<bool(const OwnerTag&)>& select) {
   auto nft = kernel();
   if (!nft) return fail(nft.error());
-  return report_removed(remove_owned_where(**nft, [&](const OwnerTag& o) {
-    return o.container_id == container && (network.empty() || o.network == network);
-  }));
+  auto store = RecordStore::open(state_dir);
+  if (!store) return fail(store.error());
+  auto lock = (*store)->lock_exclusive();
+  if (!lock) return fail(lock.error());
+  auto listing = (*store)->load();
+  if (!listing) return fail(listing.error());
+  std::vector<OwnerTag> records;
+  for (const auto* list : {&listing->live, &listing->deleting}) {
+    for (const auto& r : *list) {
+      if (!select(r.owner)) continue;
+      if (auto s = (*store)->mark_deleting(r.owner); !s) return fail(s.error());
+      records.push_back(r.owner);
+    }
+  }
+  int rc = report_removed(remove_owned_where(**nft, select));
+  if (rc != 0) return rc;
+  for (const auto& o : records) {
+    if (auto s = (*store)->erase(o); !s) return fail(s.error());
+  }
+  std::cout << "removed " << records.size() << " record" << (records.size() == 1 ? "" : "s") << "\n";
+  return 0;
 }
 
-int cmd_gc(const std::string& network, const std::vector<std::string>& valid_args, const std::string& valid_file) {
+int cmd_remove(const std::string& container, const std::string& network, const std::string& state_dir) {
+  return remove_with_records(state_dir, [&](const OwnerTag& o) {
+    return o.container_id == container && (network.empty() || o.network == network);
+  });
+}
+
+int cmd_gc(const std::string& network, const std::vector<std::string>& valid_args, const std::string& valid_file,
+           const std::string& state_dir) {
   Attachments valid;
   for (const auto& v : valid_args) {
     size_t colon = v.rfind(':');
@@ -234,18 +316,31 @@ int cmd_gc(const std::string& network, const std::vector<std::string>& valid_arg
       valid.insert({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
     }
   }
-  auto nft = kernel();
-  if (!nft) return fail(nft.error());
-  return report_removed(remove_owned_where(**nft, [&](const OwnerTag& o) {
+  return remove_with_records(state_dir, [&](const OwnerTag& o) {
     return o.network == network && !valid.count({o.container_id, o.ifname});
-  }));
+  });
 }
 
-int cmd_uninstall(bool force) {
+int cmd_uninstall(bool force, const std::string& state_dir) {
   auto nft = kernel();
   if (!nft) return fail(nft.error());
+  auto store = RecordStore::open(state_dir);
+  if (!store) return fail(store.error());
+  auto lock = (*store)->lock_exclusive();
+  if (!lock) return fail(lock.error());
+  auto listing = (*store)->load();
+  if (!listing) return fail(listing.error());
+  size_t recorded = listing->live.size() + listing->deleting.size();
+  if (recorded > 0 && !force) {
+    return fail(Error(ErrorCode::kInvalidConfig,
+                      std::to_string(recorded) + " attachments are recorded in " + (*store)->namespace_dir(),
+                      "their containers' mappings would come back with the next restore; remove the containers "
+                      "first, or use --force"));
+  }
   if (auto s = uninstall_table(**nft, force); !s) return fail(s.error());
-  std::cout << "table inet " << kTableName << " removed\n";
+  // After the table: a watcher that sees the table go finds no record to restore from.
+  if (auto s = (*store)->erase_all(); !s) return fail(s.error());
+  std::cout << "table inet " << kTableName << " removed" << (recorded ? " with its records" : "") << "\n";
   return 0;
 }
 
@@ -338,11 +433,18 @@ int run_cli(int argc, char** argv) {
                                                ifname = "eth0";
   std::vector<std::string> valid;
   bool force = false, dry_run = false;
+  std::string state_dir = kDefaultStateDir;
+  int settle_ms = 20;
+  auto state_dir_option = [&](CLI::App* cmd) {
+    cmd->add_option("--state-dir", state_dir, "where the attachment records are (a network's \"stateDir\")")
+        ->capture_default_str();
+  };
 
   auto* list = app.add_subcommand("list", "Every mapping: host IP/port/protocol -> container IP/port, and its owner");
   list->add_flag("--json", as_json, "JSON for scripts");
   list->add_option("--network", network, "only this network's mappings");
   list->add_option("--container", container, "only this container's mappings");
+  state_dir_option(list);
 
   auto* check = app.add_subcommand("check", "Can this node run the plugin? (kernel, forwarding, old plugin leftovers)");
   check->alias("doctor");
@@ -352,14 +454,38 @@ int run_cli(int argc, char** argv) {
   auto* remove = app.add_subcommand("remove", "Remove one container's mappings (after an agent crash, say)");
   remove->add_option("--container", container, "the container ID")->required();
   remove->add_option("--network", network, "only in this network");
+  state_dir_option(remove);
 
   auto* gc = app.add_subcommand("gc", "Remove a network's mappings whose owner is not a valid attachment");
   gc->add_option("--network", network, "the network")->required();
   gc->add_option("--valid", valid, "a valid attachment, CONTAINER_ID:IFNAME (repeat)");
   gc->add_option("--valid-file", valid_file, "a JSON array of {\"containerID\", \"ifname\"}");
+  state_dir_option(gc);
 
   auto* uninstall = app.add_subcommand("uninstall", "Remove the plugin's table (refused while mappings remain)");
-  uninstall->add_flag("--force", force, "remove it even with mappings in it");
+  uninstall->add_flag("--force", force, "remove it (and the records) even with mappings in it");
+  state_dir_option(uninstall);
+
+  std::optional<std::string> only_network;
+  auto* restore = app.add_subcommand(
+      "restore", "Put back every recorded mapping missing from the ruleset (after a flush); exit 1 if any stays out");
+  state_dir_option(restore);
+  restore->add_option("--network", only_network, "only this network's records");
+  restore->add_flag("--dry-run", dry_run, "say what would be restored, change nothing");
+
+  auto* adopt = app.add_subcommand("adopt",
+                                   "Record the mappings in the ruleset that have no record (made by an earlier "
+                                   "version), so restore protects them");
+  state_dir_option(adopt);
+  adopt->add_option("--network", only_network, "only this network's mappings (use with its stateDir)");
+  adopt->add_flag("--dry-run", dry_run, "say what would be recorded, change nothing");
+
+  auto* watch = app.add_subcommand(
+      "watch", "Restore by itself whenever someone else removes the plugin's table, chains or recorded mappings");
+  state_dir_option(watch);
+  watch->add_option("--settle-ms", settle_ms, "how long a burst of removals may go quiet before restoring")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
 
   auto* migrate = app.add_subcommand("migrate-from-iptables",
                                      "Move mesos-cni-port-mapper's iptables mappings into this plugin's table");
@@ -374,11 +500,14 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (*list) return cmd_list(as_json, network, container);
+  if (*list) return cmd_list(as_json, network, container, state_dir);
   if (*check) return cmd_check(config_file, cni_path);
-  if (*remove) return cmd_remove(container, network);
-  if (*gc) return cmd_gc(network, valid, valid_file);
-  if (*uninstall) return cmd_uninstall(force);
+  if (*remove) return cmd_remove(container, network, state_dir);
+  if (*gc) return cmd_gc(network, valid, valid_file, state_dir);
+  if (*uninstall) return cmd_uninstall(force, state_dir);
+  if (*restore) return cmd_restore(state_dir, only_network, dry_run);
+  if (*adopt) return cmd_adopt(state_dir, only_network, dry_run);
+  if (*watch) return cmd_watch(state_dir, settle_ms);
   if (*migrate) return cmd_migrate(chain, network, ifname, config_file, dry_run);
   return 0;
 }

@@ -120,6 +120,19 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     return invalid("\"logLevel\" must be error, warn, info or debug");
   }
 
+  auto state_dir = optional_string(j, "stateDir");
+  if (!state_dir) return state_dir.take_error();
+  if (*state_dir) {
+    const std::string& d = **state_dir;
+    if (d.size() < 2 || d[0] != '/' || d.size() > 200 || d.find("/../") != std::string::npos ||
+        d.find("/./") != std::string::npos || d.ends_with("/..") || d.ends_with("/.") ||
+        d.find('\0') != std::string::npos) {
+      return invalid("\"stateDir\" must be an absolute path (not /, no . or .. components, at most 200 bytes)");
+    }
+    c.state_dir = d;
+    while (c.state_dir.size() > 1 && c.state_dir.back() == '/') c.state_dir.pop_back();
+  }
+
   if (auto it = j.find("delegateTimeout"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 3600) {
       return invalid("\"delegateTimeout\" must be a whole number of seconds in 1..3600");

@@ -17,7 +17,25 @@ void NftTransaction::push_elements(OpType t, std::vector<NftElement> e) {
     if (!by_set.count(el.set)) order.push_back(el.set);
     by_set[el.set].push_back(std::move(el));
   }
-  for (const auto& s : order) ops_.push_back({t, {}, {}, {}, std::move(by_set[s])});
+  // And no message larger than a netlink attribute can measure: the element list is one nested
+  // attribute, whose 16-bit length wraps past 64 KiB (a container with thousands of mappings,
+  // a restore of a whole node).
+  constexpr size_t kMaxListBytes = 60000;
+  for (const auto& s : order) {
+    std::vector<NftElement> chunk;
+    size_t bytes = 0;
+    for (auto& el : by_set[s]) {
+      size_t cost = 64 + el.key.size() + el.data.size() + el.comment.size();
+      if (!chunk.empty() && bytes + cost > kMaxListBytes) {
+        ops_.push_back({t, {}, {}, {}, std::move(chunk)});
+        chunk.clear();
+        bytes = 0;
+      }
+      bytes += cost;
+      chunk.push_back(std::move(el));
+    }
+    ops_.push_back({t, {}, {}, {}, std::move(chunk)});
+  }
 }
 
 namespace {

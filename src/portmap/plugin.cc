@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/owner_tag.h"
+#include "nftpm/restore.h"
 #include "nftpm/route_localnet.h"
 #include "nftpm/status.h"
 
@@ -117,8 +119,14 @@ class KernelNodeEffects : public NodeEffects {
 class Plugin {
  public:
   Plugin(const CniEnv& env, const NetConfig& cfg, const NftablesFactory& nft, DelegateRunner& delegate,
-         NodeEffects& effects, CallLog& log)
-      : env_(env), cfg_(cfg), nft_factory_(nft), delegate_(delegate), effects_(effects), log_(log) {}
+         NodeEffects& effects, const RecordStoreFactory& records, CallLog& log)
+      : env_(env),
+        cfg_(cfg),
+        nft_factory_(nft),
+        delegate_(delegate),
+        effects_(effects),
+        records_factory_(records),
+        log_(log) {}
 
   PluginOutput run() {
     if (!cfg_.defer_close) disable_deferred_close();
@@ -156,6 +164,59 @@ class Plugin {
       table_.emplace(*nft_, NetworkLayout{cfg_.chain}, cfg_.exclude_devices, MappingOptions{cfg_.snat, cfg_.masq_all});
     }
     return &*table_;
+  }
+
+  // The attachment records of the config's state directory; nullptr when none are kept (tests).
+  Result<RecordStore*> records() {
+    if (!records_factory_) return static_cast<RecordStore*>(nullptr);
+    if (!records_) {
+      auto s = records_factory_(cfg_.state_dir);
+      if (!s) return s.take_error();
+      records_ = std::move(*s);
+    }
+    return records_.get();
+  }
+
+  static Error record_error(const Error& e) {
+    return Error(ErrorCode::kIoFailure, "cannot keep the attachment's record: " + e.msg,
+                 (e.details.empty() ? "" : e.details + "; ") +
+                     "without it the mappings could not be put back after a ruleset reset, so none were made "
+                     "(see stateDir)");
+  }
+
+  // The record this ADD will stand on, written before the mappings are committed so that a
+  // completed ADD always has one; the previous record of the same attachment (an ADD repeated
+  // without DEL) has its mappings removed first.
+  Status record_add(RecordStore& store, const OwnerTag& tag, const ContainerAddrs& addrs, MappingTable& table) {
+    auto prev = store.get(tag);
+    if (!prev) return record_error(prev.error());
+    if (prev->bad) log_.log(LogLevel::kWarn, "replacing a bad record " + prev->bad->path + ": " + prev->bad->why);
+    if (prev->record) {
+      auto removed = remove_recorded(*prev->record, table);
+      if (!removed) return removed.take_error();
+      if (prev->deleting) {
+        if (auto s = store.erase(tag); !s) return record_error(s.error());
+      }
+    }
+    AttachmentRecord rec{tag,   cfg_.chain,   cfg_.exclude_devices, MappingOptions{cfg_.snat, cfg_.masq_all},
+                         addrs, cfg_.mappings};
+    if (auto s = store.put(rec); !s) return record_error(s.error());
+    return ok_status();
+  }
+
+  // Removes what `rec` installed (owner-checked), through the table of its own chain.
+  Result<std::vector<NftElement>> remove_recorded(const AttachmentRecord& rec, MappingTable& table,
+                                                  const std::vector<PortMapping>& also = {}) {
+    std::vector<PortMapping> keys = rec.mappings;
+    keys.insert(keys.end(), also.begin(), also.end());
+    if (rec.chain == cfg_.chain) return table.remove(rec.owner, keys);
+    MappingTable other(*nft_, NetworkLayout{rec.chain}, rec.exclude_devices, rec.options);
+    auto removed = other.remove(rec.owner, rec.mappings);
+    if (!removed || also.empty()) return removed;
+    auto more = table.remove(rec.owner, also);
+    if (!more) return more.take_error();
+    removed->insert(removed->end(), more->begin(), more->end());
+    return removed;
   }
 
   Result<std::string> run_delegate(CniCommand cmd) {
@@ -238,16 +299,36 @@ class Plugin {
       }
       auto t = table();
       if (!t) return undo_delegate(t.take_error());
+      auto store = records();
+      if (!store) return undo_delegate(record_error(store.error()));
+      std::unique_ptr<FileLock> lock;
+      if (*store) {
+        auto l = (*store)->lock_shared();
+        if (!l) return undo_delegate(record_error(l.error()));
+        lock = std::move(*l);
+        if (auto s = record_add(**store, *tag, *addrs, **t); !s) return undo_delegate(s.take_error());
+      }
       auto t0 = std::chrono::steady_clock::now();
-      if (auto s = (*t)->add(*tag, cfg_.mappings, *addrs); !s) return undo_delegate(s.take_error());
+      if (auto s = (*t)->add(*tag, cfg_.mappings, *addrs); !s) {
+        if (*store) (void)(*store)->erase(*tag);
+        return undo_delegate(s.take_error());
+      }
+      lock.reset();
       log_.step(LogLevel::kInfo, "added " + mapping_list(cfg_.mappings, *addrs), t0);
       after_add(*addrs);
     }
     auto text = result_text(result, result_version, cfg_.result_version());
     if (!text) {
-      if (cfg_.delegate_mode()) {
+      if (cfg_.delegate_mode() && !cfg_.mappings.empty()) {
         // Our elements are in; undo them along with the delegate.
+        auto store = records();
+        std::unique_ptr<FileLock> lock;
+        if (store && *store) {
+          if (auto l = (*store)->lock_shared(); l) lock = std::move(*l);
+          (void)(*store)->mark_deleting(*tag);
+        }
         if (auto t = table(); t) (void)(*t)->remove(*tag, cfg_.mappings);
+        if (store && *store) (void)(*store)->erase(*tag);
       }
       return undo_delegate(text.take_error());
     }
@@ -294,11 +375,49 @@ class Plugin {
       }
       auto t = table();
       if (!t) return t.take_error();
-      std::optional<std::vector<PortMapping>> keys;
-      if (!cfg_.mappings.empty()) keys = cfg_.mappings;
+      // The record says what ADD installed, whatever this DEL carries. It becomes .deleting
+      // first, so that a restore never puts back what is being removed, and goes last.
+      // Nothing about records may fail a DEL (libcni would stop before the delegate's DEL):
+      // without one, the DEL's own mappings or a scan decide, as before records existed.
+      auto store = records();
+      if (!store) log_.log(LogLevel::kWarn, "attachment records: " + store.error().msg);
+      RecordStore* rs = store ? *store : nullptr;
+      std::unique_ptr<FileLock> lock;
+      std::optional<AttachmentRecord> rec;
+      if (rs) {
+        if (auto l = rs->lock_shared(); l) {
+          lock = std::move(*l);
+        } else {
+          log_.log(LogLevel::kWarn, "attachment records: " + l.error().msg);
+          rs = nullptr;
+        }
+      }
+      if (rs) {
+        auto found = rs->get(*tag);
+        if (!found) {
+          log_.log(LogLevel::kWarn, "attachment records: " + found.error().msg);
+        } else {
+          if (found->bad) log_.log(LogLevel::kWarn, "bad record " + found->bad->path + ": " + found->bad->why);
+          rec = found->record;
+          if (rec && !found->deleting) {
+            if (auto s = rs->mark_deleting(*tag); !s) log_.log(LogLevel::kWarn, "attachment records: " + s.error().msg);
+          }
+        }
+      }
       auto t0 = std::chrono::steady_clock::now();
-      auto removed = (*t)->remove(*tag, keys);
+      Result<std::vector<NftElement>> removed = std::vector<NftElement>();
+      if (rec) {
+        removed = remove_recorded(*rec, **t, cfg_.mappings);
+      } else {
+        std::optional<std::vector<PortMapping>> keys;
+        if (!cfg_.mappings.empty()) keys = cfg_.mappings;
+        removed = (*t)->remove(*tag, keys);
+      }
       if (!removed) return removed.take_error();
+      if (rs) {
+        if (auto s = rs->erase(*tag); !s) log_.log(LogLevel::kWarn, "attachment records: " + s.error().msg);
+      }
+      lock.reset();
       log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
       effects_.sweep_conntrack(sweeps_after_delete(*removed));
     } else {
@@ -327,6 +446,17 @@ class Plugin {
       auto out = run_delegate(CniCommand::kCheck);
       if (!out) return out.take_error();
     }
+    auto store = records();
+    if (!store) return store.take_error();
+    if (*store) {
+      auto found = (*store)->get(*tag);
+      if (!found) return found.take_error();
+      if (found->record && !found->deleting) return check_recorded(*found->record);
+      if (found->bad) {
+        return Error(ErrorCode::kIoFailure, "the attachment's record cannot be read: " + found->bad->why,
+                     found->bad->path);
+      }
+    }
     if (cfg_.mappings.empty()) return std::string();
     auto parsed = parse_cni_result(*cfg_.prev_result, cfg_.result_version());
     if (!parsed) return Error(ErrorCode::kInvalidConfig, "prevResult: " + parsed.error().msg);
@@ -337,14 +467,58 @@ class Plugin {
     return std::string();
   }
 
+  // The kernel against the record: every missing or wrong mapping named, and any mapping this
+  // CHECK asks for that ADD never recorded.
+  Result<std::string> check_recorded(const AttachmentRecord& rec) {
+    auto t = table();
+    if (!t) return t.take_error();
+    auto problems = compare_with_kernel(*nft_, rec);
+    if (!problems) return problems.take_error();
+    for (const auto& m : cfg_.mappings) {
+      if (std::find(rec.mappings.begin(), rec.mappings.end(), m) == rec.mappings.end()) {
+        problems->push_back("mapping " + std::string(protocol_name(m.protocol)) + "/" +
+                            (m.host_ip.empty() ? "" : m.host_ip + ":") + std::to_string(m.host_port) +
+                            " was never recorded for this attachment");
+      }
+    }
+    if (problems->empty()) return std::string();
+    std::string all;
+    for (const auto& p : *problems) all += (all.empty() ? "" : "; ") + p;
+    return Error(ErrorCode::kNftablesFailure,
+                 std::to_string(problems->size()) + " recorded element" + (problems->size() == 1 ? " is" : "s are") +
+                     " missing or wrong: " + all,
+                 "if the ruleset was reset, `nft-port-mapper restore` puts them back");
+  }
+
   // CNI 1.1 GC: every mapping of this network whose owner is not a valid attachment goes.
   Result<std::string> gc() {
     Attachments valid(cfg_.valid_attachments.begin(), cfg_.valid_attachments.end());
     auto t = table();
     if (!t) return t.take_error();
+    // Records of attachments that are not valid become .deleting before their mappings go.
+    auto store = records();
+    if (!store) return store.take_error();
+    std::unique_ptr<FileLock> lock;
+    std::vector<OwnerTag> gone;
+    if (*store) {
+      auto l = (*store)->lock_shared();
+      if (!l) return l.take_error();
+      lock = std::move(*l);
+      auto listing = (*store)->load(cfg_.name);
+      if (!listing) return listing.take_error();
+      for (const auto* list : {&listing->live, &listing->deleting}) {
+        for (const auto& r : *list) {
+          if (valid.count({r.owner.container_id, r.owner.ifname})) continue;
+          NFTPM_TRY((*store)->mark_deleting(r.owner));
+          gone.push_back(r.owner);
+        }
+      }
+    }
     auto t0 = std::chrono::steady_clock::now();
     auto removed = (*t)->gc(cfg_.name, valid);
     if (!removed) return removed.take_error();
+    for (const auto& o : gone) NFTPM_TRY((*store)->erase(o));
+    if (!gone.empty()) log_.log(LogLevel::kInfo, "removed " + std::to_string(gone.size()) + " records");
     log_.step(LogLevel::kInfo, "collected " + element_list(*removed), t0);
     effects_.sweep_conntrack(sweeps_after_delete(*removed));
     return std::string();
@@ -362,7 +536,9 @@ class Plugin {
   const NftablesFactory& nft_factory_;
   DelegateRunner& delegate_;
   NodeEffects& effects_;
+  const RecordStoreFactory& records_factory_;
   CallLog& log_;
+  std::unique_ptr<RecordStore> records_;
   std::unique_ptr<Nftables> nft_;
   std::optional<MappingTable> table_;
 };
@@ -378,8 +554,12 @@ std::unique_ptr<NodeEffects> kernel_node_effects() {
   return std::make_unique<KernelNodeEffects>();
 }
 
+RecordStoreFactory disk_record_stores() {
+  return [](const std::string& state_dir) { return RecordStore::open(state_dir); };
+}
+
 PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const NftablesFactory& nft,
-                        DelegateRunner& delegate, NodeEffects& effects) {
+                        DelegateRunner& delegate, NodeEffects& effects, const RecordStoreFactory& records) {
   auto env = parse_cni_env(getenv_fn);
   // Errors before the config is parsed answer in its cniVersion if it has a readable one, else in
   // the 0.1.0 era a config without cniVersion (Mesos) means.
@@ -411,7 +591,7 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   CallLog log(cfg->log_file, level);
   log.set_subject(std::string(command_name(env->command)) + " net=" + cfg->name +
                   (env->container_id.empty() ? "" : " id=" + env->container_id + " if=" + env->ifname));
-  return Plugin(*env, *cfg, nft, delegate, effects, log).run();
+  return Plugin(*env, *cfg, nft, delegate, effects, records, log).run();
 }
 
 }  // namespace nftpm

@@ -1,0 +1,192 @@
+// A record as JSON: what ADD installed for one attachment, with the boot and the namespace it
+// belongs to. Reading refuses anything that is not a whole, valid record of this format version:
+// a record is only ever used to install mappings as root, so it is checked as strictly as a
+// network config is.
+#include <arpa/inet.h>
+
+#include <nlohmann/json.hpp>
+
+#include "nftpm/cni.h"
+#include "nftpm/layout.h"
+#include "nftpm/record_store.h"
+
+namespace nftpm {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "nft-port-mapper/attachment-record";
+
+std::string address_text(int family, const void* a) {
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(family, a, buf, sizeof buf) ? buf : "";
+}
+
+Error bad(const std::string& why) {
+  return Error(ErrorCode::kDecodeFailure, why);
+}
+
+Result<std::string> text_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return bad(std::string("\"") + key + "\" is missing or not a string");
+  return it->get<std::string>();
+}
+
+Result<bool> bool_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_boolean()) return bad(std::string("\"") + key + "\" is missing or not true/false");
+  return it->get<bool>();
+}
+
+Result<uint16_t> port_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() < 1 || it->get<uint64_t>() > 65535) {
+    return bad(std::string("\"") + key + "\" is not a port number");
+  }
+  return static_cast<uint16_t>(it->get<uint64_t>());
+}
+
+Result<PortMapping> mapping_from_json(const json& m) {
+  if (!m.is_object()) return bad("a mapping is not an object");
+  PortMapping pm;
+  auto proto = text_field(m, "protocol");
+  if (!proto) return proto.take_error();
+  auto p = parse_protocol(*proto);
+  if (!p) return bad("unknown protocol \"" + *proto + "\"");
+  pm.protocol = *p;
+  auto hp = port_field(m, "hostPort");
+  if (!hp) return hp.take_error();
+  auto cp = port_field(m, "containerPort");
+  if (!cp) return cp.take_error();
+  pm.host_port = *hp;
+  pm.container_port = *cp;
+  auto host_ip = text_field(m, "hostIP");
+  if (!host_ip) return host_ip.take_error();
+  pm.host_ip = *host_ip;
+  in_addr a4{};
+  in6_addr a6{};
+  if (!pm.host_ip.empty() && inet_pton(AF_INET, pm.host_ip.c_str(), &a4) != 1 &&
+      inet_pton(AF_INET6, pm.host_ip.c_str(), &a6) != 1) {
+    return bad("\"hostIP\" '" + pm.host_ip + "' is not an IP address");
+  }
+  auto fam = text_field(m, "hostFamily");
+  if (!fam) return fam.take_error();
+  if (*fam == "any") {
+    pm.host_family = AF_UNSPEC;
+  } else if (*fam == "ipv4") {
+    pm.host_family = AF_INET;
+  } else if (*fam == "ipv6") {
+    pm.host_family = AF_INET6;
+  } else {
+    return bad("\"hostFamily\" must be any, ipv4 or ipv6");
+  }
+  return pm;
+}
+
+}  // namespace
+
+std::string record_to_json(const AttachmentRecord& r, const NodeIdentity& id) {
+  json ms = json::array();
+  for (const auto& m : r.mappings) {
+    ms.push_back({{"protocol", protocol_name(m.protocol)},
+                  {"hostPort", m.host_port},
+                  {"containerPort", m.container_port},
+                  {"hostIP", m.host_ip},
+                  {"hostFamily", m.host_family == AF_INET    ? "ipv4"
+                                 : m.host_family == AF_INET6 ? "ipv6"
+                                                             : "any"}});
+  }
+  json addrs = json::object();
+  if (r.addrs.v4) addrs["ipv4"] = address_text(AF_INET, &*r.addrs.v4);
+  if (r.addrs.v6) addrs["ipv6"] = address_text(AF_INET6, &*r.addrs.v6);
+  json j = {{"format", kFormat},
+            {"version", kRecordFormatVersion},
+            {"bootID", id.boot_id},
+            {"netnsCookie", id.netns_cookie},
+            {"network", r.owner.network},
+            {"containerID", r.owner.container_id},
+            {"ifname", r.owner.ifname},
+            {"chain", r.chain},
+            {"excludeDevices", r.exclude_devices},
+            {"snat", r.options.hairpin},
+            {"masqAll", r.options.masq_all},
+            {"addresses", addrs},
+            {"mappings", ms}};
+  return json_text(j) + "\n";
+}
+
+Result<AttachmentRecord> record_from_json(const std::string& text, const NodeIdentity& id) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return bad("not valid JSON (truncated?)");
+  if (!j.is_object()) return bad("not a JSON object");
+  if (j.value("format", std::string()) != kFormat) return bad("not an nft-port-mapper record");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != kRecordFormatVersion) {
+    return bad("record format version " + (v == j.end() ? std::string("missing") : v->dump()) +
+               ", this binary reads version " + std::to_string(kRecordFormatVersion));
+  }
+  auto boot = text_field(j, "bootID");
+  if (!boot) return boot.take_error();
+  if (*boot != id.boot_id) return bad("made in an earlier boot (" + *boot + ")");
+  auto cookie = j.find("netnsCookie");
+  if (cookie == j.end() || !cookie->is_number_unsigned() || cookie->get<uint64_t>() != id.netns_cookie) {
+    return bad("made in another network namespace");
+  }
+
+  AttachmentRecord r;
+  auto net = text_field(j, "network");
+  auto cid = text_field(j, "containerID");
+  auto ifn = text_field(j, "ifname");
+  if (!net) return net.take_error();
+  if (!cid) return cid.take_error();
+  if (!ifn) return ifn.take_error();
+  if (!valid_network_name(*net) || !valid_container_id(*cid) || !valid_ifname(*ifn)) {
+    return bad("invalid network, container ID or interface name");
+  }
+  auto owner = OwnerTag::make(*net, *cid, *ifn);
+  if (!owner) return bad(owner.error().msg);
+  r.owner = *owner;
+  auto chain = text_field(j, "chain");
+  if (!chain) return chain.take_error();
+  if (!valid_chain_name(*chain)) return bad("invalid chain name \"" + *chain + "\"");
+  r.chain = *chain;
+  auto excl = j.find("excludeDevices");
+  if (excl == j.end() || !excl->is_array()) return bad("\"excludeDevices\" is missing or not an array");
+  for (const auto& d : *excl) {
+    if (!d.is_string() || !valid_ifname(d.get<std::string>())) return bad("invalid excluded device");
+    r.exclude_devices.push_back(d.get<std::string>());
+  }
+  auto snat = bool_field(j, "snat");
+  if (!snat) return snat.take_error();
+  auto masq = bool_field(j, "masqAll");
+  if (!masq) return masq.take_error();
+  r.options = {*snat, *masq};
+
+  auto addrs = j.find("addresses");
+  if (addrs == j.end() || !addrs->is_object()) return bad("\"addresses\" is missing or not an object");
+  if (auto a = addrs->find("ipv4"); a != addrs->end()) {
+    in_addr v4{};
+    if (!a->is_string() || inet_pton(AF_INET, a->get<std::string>().c_str(), &v4) != 1) return bad("invalid ipv4");
+    r.addrs.v4 = v4;
+  }
+  if (auto a = addrs->find("ipv6"); a != addrs->end()) {
+    in6_addr v6{};
+    if (!a->is_string() || inet_pton(AF_INET6, a->get<std::string>().c_str(), &v6) != 1) return bad("invalid ipv6");
+    r.addrs.v6 = v6;
+  }
+  if (!r.addrs.v4 && !r.addrs.v6) return bad("no container address");
+
+  auto ms = j.find("mappings");
+  if (ms == j.end() || !ms->is_array() || ms->empty()) return bad("\"mappings\" is missing or empty");
+  if (ms->size() > kMaxMappings) return bad("more than " + std::to_string(kMaxMappings) + " mappings");
+  for (const auto& m : *ms) {
+    auto pm = mapping_from_json(m);
+    if (!pm) return pm.take_error();
+    r.mappings.push_back(*pm);
+  }
+  if (auto s = check_no_duplicate_host_ports(r.mappings); !s) return bad(s.error().msg);
+  return r;
+}
+
+}  // namespace nftpm
