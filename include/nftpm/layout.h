@@ -21,6 +21,7 @@
 // per network, are validated once, when the network's chains are made.
 #pragma once
 
+#include <set>
 #include <string>
 
 #include <netinet/in.h>
@@ -66,6 +67,11 @@ std::vector<std::string> network_owned_sets(const NetworkLayout& net);
 // `existing` (nullopt: no table). Rules are added only with the chain that holds them, so a chain
 // is never given its rules twice.
 void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing, const NetworkLayout& net);
+// The same for several networks at once (restore), and repairs: every chain of the table (of these
+// networks and of every network it already holds) that has fewer rules than the layout gives it is
+// flushed and given them all again.
+void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing,
+                         const std::set<std::string>& networks);
 
 // Element keys and data, in the kernel's layout (each concatenated field padded to 4 bytes).
 Bytes encode_key(Protocol proto, uint16_t port);

@@ -91,7 +91,8 @@ class NftTransaction {
     kCreateElements,
     kAddElements,
     kDeleteElements,
-    kDeleteTable
+    kDeleteTable,
+    kFlushChain
   };
   struct Op {
     OpType type;
@@ -109,13 +110,15 @@ class NftTransaction {
   void add_chain(NftChain c) { ops_.push_back({OpType::kAddChain, std::move(c), {}, {}, {}}); }
   void add_set(NftSet s) { ops_.push_back({OpType::kAddSet, {}, std::move(s), {}, {}}); }
   void add_rule(NftRule r) { ops_.push_back({OpType::kAddRule, {}, {}, std::move(r), {}}); }
+  // Deletes every rule of the chain (which must exist).
+  void flush_chain(const std::string& chain) {
+    ops_.push_back({OpType::kFlushChain, {chain, {}, 0, false}, {}, {}, {}});
+  }
   // Fails with EEXIST/EBUSY if a key is present already (NLM_F_EXCL): how conflicts are found.
   void create_elements(std::vector<NftElement> e) { push_elements(OpType::kCreateElements, std::move(e)); }
   // Idempotent: an element that is present already is left as it is.
   void add_elements(std::vector<NftElement> e) { push_elements(OpType::kAddElements, std::move(e)); }
   void delete_elements(std::vector<NftElement> e) { push_elements(OpType::kDeleteElements, std::move(e)); }
-  // An operation of another transaction, as it is.
-  void add_op(Op op) { ops_.push_back(std::move(op)); }
 
   const std::string& table() const { return table_; }
   const std::vector<Op>& ops() const { return ops_; }
@@ -143,6 +146,7 @@ struct CommitOutcome {
 struct TableContents {
   std::set<std::string> chains;
   std::set<std::string> sets;
+  std::map<std::string, size_t> rules;  // per chain: how many rules it holds
 };
 
 class Nftables {

@@ -53,6 +53,10 @@ struct AttachmentRecord {
   MappingOptions options;
   ContainerAddrs addrs;
   std::vector<PortMapping> mappings;
+  // When the record was first written (CLOCK_BOOTTIME, ns; put() fills it in). Of two records
+  // claiming one host port, the older is the port's holder: the younger can only be an ADD that
+  // was killed between its record and its refused commit.
+  uint64_t created_ns = 0;
 };
 
 std::string record_to_json(const AttachmentRecord& r, const NodeIdentity& id);

@@ -35,7 +35,10 @@ bool print_report(const RestoreReport& r, bool dry_run, std::FILE* to) {
   for (const auto& o : r.restored) std::fprintf(to, "%s %s\n", verb, o.encode().c_str());
   for (const auto& [o, why] : r.conflicts) std::fprintf(to, "not restored: %s: %s\n", o.encode().c_str(), why.c_str());
   for (const auto& b : r.bad) std::fprintf(to, "bad record %s: %s (left in place)\n", b.path.c_str(), b.why.c_str());
-  if (r.restored.empty()) {
+  if (r.restored.empty() && r.batches > 0) {
+    std::fprintf(to, "repaired the table's chains and sets; every recorded element was in place (%s)\n",
+                 plural(r.records, "recorded attachment").c_str());
+  } else if (r.restored.empty()) {
     std::fprintf(to, "nothing to restore: %s, %s in place\n", plural(r.records, "recorded attachment").c_str(),
                  plural(r.records - r.conflicts.size(), "attachment").c_str());
   } else {
@@ -132,7 +135,7 @@ int cmd_watch(const std::string& state_dir, int settle_ms) {
       std::fflush(stdout);
       return;
     }
-    if (report->restored.empty() && report->finished_deletes.empty() && report->complete()) return;
+    if (report->batches == 0 && report->finished_deletes.empty() && report->complete()) return;
     std::fprintf(stdout, "watch: after %s (%.1f ms):\n", why, ms);
     print_report(*report, false, stdout);
   };

@@ -15,6 +15,7 @@ Result<std::optional<TableContents>> FakeNftables::list_table(const std::string&
   TableContents c;
   for (const auto& [name, _] : it->second.chains) c.chains.insert(name);
   for (const auto& [name, _] : it->second.sets) c.sets.insert(name);
+  for (const auto& r : it->second.rules) ++c.rules[r.chain];
   return std::optional<TableContents>(c);
 }
 
@@ -69,6 +70,10 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
       case NftTransaction::OpType::kAddTable:
       case NftTransaction::OpType::kDeleteTable: break;
       case NftTransaction::OpType::kAddChain: tab.chains[op.chain.name] = op.chain; break;
+      case NftTransaction::OpType::kFlushChain:
+        if (!tab.chains.count(op.chain.name)) return fail(ENOENT);
+        std::erase_if(tab.rules, [&](const NftRule& r) { return r.chain == op.chain.name; });
+        break;
       case NftTransaction::OpType::kAddSet:
         if (!tab.sets.count(op.set.name)) {
           tab.sets[op.set.name] = op.set;

@@ -435,6 +435,30 @@ class NetlinkNftables : public Nftables {
             c.sets.insert(nftnl_set_get_str(s.get(), NFTNL_SET_NAME));
         });
     if (!sets.first) return nft_error("listing the sets of " + table, sets.second);
+    // How many rules each chain holds: a chain someone flushed is whole again only with its rules.
+    auto rules = request(
+        NFT_MSG_GETRULE, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) {
+          RulePtr r(nftnl_rule_alloc());
+          nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+          nftnl_rule_nlmsg_build_payload(nlh, r.get());
+        },
+        [&](const nlmsghdr* nlh) {
+          // Only the names are read (with libmnl): the expressions are not ours to parse.
+          std::string in_table, ch;
+          const char* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+          for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
+               mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
+               attr = mnl_attr_next(attr)) {
+            auto type = mnl_attr_get_type(attr);
+            if ((type != NFTA_RULE_TABLE && type != NFTA_RULE_CHAIN) ||
+                mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0)
+              continue;
+            (type == NFTA_RULE_TABLE ? in_table : ch) = mnl_attr_get_str(attr);
+          }
+          if (in_table == table && !ch.empty()) ++c.rules[ch];
+        });
+    if (!rules.first) return nft_error("listing the rules of " + table, rules.second);
     return std::optional<TableContents>(c);
   }
 
@@ -609,6 +633,15 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
         set_set_kind(s.get(), op.set.kind);
         nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWSET, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
         nftnl_set_nlmsg_build_payload(nlh, s.get());
+        break;
+      }
+      case NftTransaction::OpType::kFlushChain: {
+        RulePtr r(nftnl_rule_alloc());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.chain.name.c_str());
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELRULE, kFamily, NLM_F_ACK, seq);
+        nftnl_rule_nlmsg_build_payload(nlh, r.get());
         break;
       }
       case NftTransaction::OpType::kAddRule: {

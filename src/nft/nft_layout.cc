@@ -22,9 +22,51 @@ std::vector<std::string> network_owned_sets(const NetworkLayout& net) {
   return {net.v4_map(), net.v6_map(), net.v4_bound_map(), net.v6_bound_map()};
 }
 
-void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing, const NetworkLayout& net) {
+namespace {
+
+const std::pair<const char*, Hook> kBaseChains[] = {{kPreroutingChain, Hook::kPrerouting},
+                                                    {kOutputChain, Hook::kOutput}};
+
+// The rules of each chain, in order. The network's chains: exclusions first, then its mappings;
+// a lookup that misses ends its rule, so the next one is tried. [::1] is never translated: IPv6
+// drops a loopback destination arriving from another device, so the answer could never come back,
+// and a client would hang instead of being refused (or reaching the node's own ::1 listener).
+// 127.0.0.1 works, through route_localnet and masquerade.
+std::vector<NftRule> network_rules(const NetworkLayout& net, bool hostip) {
+  const std::string& c = hostip ? net.hostip_chain() : net.chain;
+  return {
+      {c, RuleKind::kExclude, net.exclude_set(), "", false},
+      {c, RuleKind::kSkipLoopback6, "", "", false},
+      {c, hostip ? RuleKind::kDnatV4Bound : RuleKind::kDnatV4, hostip ? net.v4_bound_map() : net.v4_map(), "", false},
+      {c, hostip ? RuleKind::kDnatV6Bound : RuleKind::kDnatV6, hostip ? net.v6_bound_map() : net.v6_map(), "", false}};
+}
+
+std::vector<NftRule> postrouting_rules() {
+  return {{kPostroutingChain, RuleKind::kHairpin4, kHairpinSet4, "", false},
+          {kPostroutingChain, RuleKind::kHairpin6, kHairpinSet6, "", false},
+          {kPostroutingChain, RuleKind::kMasqAll4, kMasqAllSet4, "", false},
+          {kPostroutingChain, RuleKind::kMasqAll6, kMasqAllSet6, "", false},
+          {kPostroutingChain, RuleKind::kMasqLocalhost, "", "", false}};
+}
+
+size_t rules_in(const TableContents& have, const std::string& chain) {
+  auto it = have.rules.find(chain);
+  return it == have.rules.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing,
+                         const std::set<std::string>& networks) {
   TableContents have = existing.value_or(TableContents{});
   if (!existing) tx.add_table();
+  // Every network the table holds (both of its chains present), and the ones asked for.
+  std::set<std::string> all = networks, present;
+  for (const auto& c : have.chains) {
+    if (!is_reserved_name(c) && have.chains.count(NetworkLayout{c}.hostip_chain())) present.insert(c);
+  }
+  all.insert(present.begin(), present.end());
+
   auto need_set = [&](const std::string& name, SetKind kind) {
     if (!have.sets.count(name)) tx.add_set({name, kind});
   };
@@ -35,52 +77,57 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
   need_set(kHairpinSet6, SetKind::kAddrSet6);
   need_set(kMasqAllSet4, SetKind::kAddrSet4);
   need_set(kMasqAllSet6, SetKind::kAddrSet6);
-  need_set(net.exclude_set(), SetKind::kIfnameSet);
-  need_set(net.v4_map(), SetKind::kMapV4);
-  need_set(net.v6_map(), SetKind::kMapV6);
-  need_set(net.v4_bound_map(), SetKind::kMapV4Bound);
-  need_set(net.v6_bound_map(), SetKind::kMapV6Bound);
-
-  const std::pair<const char*, Hook> base_chains[] = {{kPreroutingChain, Hook::kPrerouting},
-                                                      {kOutputChain, Hook::kOutput}};
-  for (const auto& [name, hook] : base_chains) {
-    if (!have.chains.count(name)) tx.add_chain({name, hook, -100, false});  // dstnat
+  for (const auto& n : all) {
+    NetworkLayout net{n};
+    need_set(net.exclude_set(), SetKind::kIfnameSet);
+    need_set(net.v4_map(), SetKind::kMapV4);
+    need_set(net.v6_map(), SetKind::kMapV6);
+    need_set(net.v4_bound_map(), SetKind::kMapV4Bound);
+    need_set(net.v6_bound_map(), SetKind::kMapV6Bound);
   }
-  // The network's chains: exclusions first, then its mappings; a lookup that misses ends its
-  // rule, so the next one is tried. Only packets to a local address ever enter them (traffic
-  // routed through the node is never translated), and every network's host-IP-bound mappings
-  // come before any network's unbound ones, so a binding wins for its address. [::1] is never
-  // translated: IPv6 drops a loopback destination arriving from another device, so the answer
-  // could never come back, and a client would hang instead of being refused (or reaching the
-  // node's own ::1 listener). 127.0.0.1 works, through route_localnet and masquerade.
-  if (!have.chains.count(net.chain)) {
-    tx.add_chain({net.hostip_chain(), std::nullopt, 0, false});
-    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kExclude, net.exclude_set(), "", false});
-    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kSkipLoopback6, "", "", false});
-    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV4Bound, net.v4_bound_map(), "", false});
-    tx.add_rule(NftRule{net.hostip_chain(), RuleKind::kDnatV6Bound, net.v6_bound_map(), "", false});
-    tx.add_chain({net.chain, std::nullopt, 0, false});
-    tx.add_rule(NftRule{net.chain, RuleKind::kExclude, net.exclude_set(), "", false});
-    tx.add_rule(NftRule{net.chain, RuleKind::kSkipLoopback6, "", "", false});
-    tx.add_rule(NftRule{net.chain, RuleKind::kDnatV4, net.v4_map(), "", false});
-    tx.add_rule(NftRule{net.chain, RuleKind::kDnatV6, net.v6_map(), "", false});
-    for (const auto& base : base_chains) {
-      tx.add_rule({base.first, RuleKind::kJump, "", net.hostip_chain(), /*at_head=*/true});
-      tx.add_rule({base.first, RuleKind::kJump, "", net.chain, /*at_head=*/false});
+
+  // A chain is made whole by creating it, or, when it holds fewer rules than the layout gives it
+  // (someone flushed it, or deleted a rule), by flushing it and adding them all again. Rules are
+  // added only with a chain made whole in this batch, so no chain is ever given its rules twice.
+  std::vector<NftRule> rules;
+  auto whole = [&](const NftChain& c, const std::vector<NftRule>& want, size_t enough) {
+    if (!have.chains.count(c.name)) {
+      tx.add_chain(c);
+    } else if (rules_in(have, c.name) >= enough) {
+      return false;
+    } else {
+      tx.flush_chain(c.name);
+    }
+    rules.insert(rules.end(), want.begin(), want.end());
+    return true;
+  };
+  for (const auto& n : all) {
+    NetworkLayout net{n};
+    whole({net.hostip_chain(), std::nullopt, 0, false}, network_rules(net, true), 4);
+    whole({net.chain, std::nullopt, 0, false}, network_rules(net, false), 4);
+  }
+  // The base chains jump to every network's chains for packets to a local address (traffic routed
+  // through the node is never translated); every network's host-IP-bound mappings come before any
+  // network's unbound ones, so a binding wins for its address.
+  for (const auto& [name, hook] : kBaseChains) {
+    std::vector<NftRule> jumps;
+    for (const auto& n : all) jumps.push_back({name, RuleKind::kJump, "", NetworkLayout{n}.hostip_chain(), false});
+    for (const auto& n : all) jumps.push_back({name, RuleKind::kJump, "", n, false});
+    if (whole({name, hook, -100, false}, jumps, 2 * present.size())) continue;  // dstnat
+    // Whole already: the networks new to it get their jumps, the host-IP one at the head.
+    for (const auto& n : all) {
+      if (present.count(n)) continue;
+      rules.push_back({name, RuleKind::kJump, "", NetworkLayout{n}.hostip_chain(), /*at_head=*/true});
+      rules.push_back({name, RuleKind::kJump, "", n, /*at_head=*/false});
     }
   }
-  if (!have.chains.count(kPostroutingChain)) {
-    tx.add_chain({kPostroutingChain, Hook::kPostrouting, 100, false});  // srcnat
-    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kHairpin4, kHairpinSet4, "", false});
-    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kHairpin6, kHairpinSet6, "", false});
-    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqAll4, kMasqAllSet4, "", false});
-    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqAll6, kMasqAllSet6, "", false});
-    tx.add_rule(NftRule{kPostroutingChain, RuleKind::kMasqLocalhost, "", "", false});
-  }
-  if (!have.chains.count(kGuardChain)) {
-    tx.add_chain({kGuardChain, Hook::kPrerouting, -300, true});  // raw, before conntrack
-    tx.add_rule(NftRule{kGuardChain, RuleKind::kLocalnetGuard, "", "", false});
-  }
+  whole({kPostroutingChain, Hook::kPostrouting, 100, false}, postrouting_rules(), 5);  // srcnat
+  whole({kGuardChain, Hook::kPrerouting, -300, true}, {{kGuardChain, RuleKind::kLocalnetGuard, "", "", false}}, 1);
+  for (auto& r : rules) tx.add_rule(std::move(r));
+}
+
+void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>& existing, const NetworkLayout& net) {
+  add_missing_objects(tx, existing, std::set<std::string>{net.chain});
 }
 
 namespace {

@@ -128,6 +128,7 @@ std::string NftTransaction::dump() const {
     switch (op.type) {
       case OpType::kAddTable: o << "add table inet " << table_ << "\n"; break;
       case OpType::kDeleteTable: o << "delete table inet " << table_ << "\n"; break;
+      case OpType::kFlushChain: o << "flush chain " << op.chain.name << "\n"; break;
       case OpType::kAddChain: o << "add chain " << describe_chain(op.chain) << "\n"; break;
       case OpType::kAddSet: o << "add set " << op.set.name << " { " << kind_name(op.set.kind) << " }\n"; break;
       case OpType::kAddRule:

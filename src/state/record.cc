@@ -112,7 +112,8 @@ std::string record_to_json(const AttachmentRecord& r, const NodeIdentity& id) {
             {"snat", r.options.hairpin},
             {"masqAll", r.options.masq_all},
             {"addresses", addrs},
-            {"mappings", ms}};
+            {"mappings", ms},
+            {"createdNs", r.created_ns}};
   return json_text(j) + "\n";
 }
 
@@ -186,6 +187,10 @@ Result<AttachmentRecord> record_from_json(const std::string& text, const NodeIde
     r.mappings.push_back(*pm);
   }
   if (auto s = check_no_duplicate_host_ports(r.mappings); !s) return bad(s.error().msg);
+  if (auto c = j.find("createdNs"); c != j.end()) {
+    if (!c->is_number_unsigned()) return bad("\"createdNs\" is not a whole number");
+    r.created_ns = c->get<uint64_t>();
+  }
   return r;
 }
 

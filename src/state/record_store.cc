@@ -2,6 +2,8 @@
 // finds (see record_store.h for the layout and the ordering that makes SIGKILL safe).
 #include "nftpm/record_store.h"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace nftpm {
@@ -65,7 +67,12 @@ Result<std::unique_ptr<FileLock>> RecordStore::lock_exclusive() {
 
 Status RecordStore::put(const AttachmentRecord& r) {
   NFTPM_TRY(fs_.make_private_dir(network_dir(r.owner.network)));
-  return fs_.write_atomic(record_path(r.owner), record_to_json(r, id_));
+  if (r.created_ns != 0) return fs_.write_atomic(record_path(r.owner), record_to_json(r, id_));
+  AttachmentRecord stamped = r;
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  stamped.created_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+  return fs_.write_atomic(record_path(r.owner), record_to_json(stamped, id_));
 }
 
 Result<RecordStore::Found> RecordStore::get(const OwnerTag& o) {

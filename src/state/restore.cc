@@ -63,14 +63,6 @@ class KernelView {
   ElementIndex index_;
 };
 
-// Names the table will have once `tx` is committed.
-void note_added(TableContents& sim, const NftTransaction& tx) {
-  for (const auto& op : tx.ops()) {
-    if (op.type == NftTransaction::OpType::kAddChain) sim.chains.insert(op.chain.name);
-    if (op.type == NftTransaction::OpType::kAddSet) sim.sets.insert(op.set.name);
-  }
-}
-
 struct Plan {
   NftTransaction tx{kTableName};
   std::vector<OwnerTag> restored;
@@ -83,23 +75,22 @@ Result<Plan> make_plan(Nftables& nft, const std::vector<AttachmentRecord>& live,
   Plan plan;
   KernelView kernel(nft, have);
 
-  // The table, base chains and every recorded network's objects that are missing.
+  // The table, base chains and every recorded network's objects that are missing, and every chain
+  // someone flushed made whole again.
   std::set<std::string> chains;
   for (const auto& r : live) chains.insert(r.chain);
-  TableContents sim = have.value_or(TableContents{});
-  bool table_exists = have.has_value();
-  for (const auto& c : chains) {
-    NftTransaction objects(kTableName);
-    add_missing_objects(objects, table_exists ? std::optional<TableContents>(sim) : std::nullopt, NetworkLayout{c});
-    note_added(sim, objects);
-    table_exists = true;
-    for (const auto& op : objects.ops()) plan.tx.add_op(op);
-  }
+  if (!live.empty() || have) add_missing_objects(plan.tx, have, chains);
 
   std::map<std::string, std::vector<NftElement>> creates, deletes;
   std::map<std::pair<std::string, Bytes>, std::string> claimed;  // by the records planned so far
   std::set<std::pair<std::string, Bytes>> excluded;
-  for (const auto& r : live) {
+  // Oldest first: of two records claiming a host port, the older holds it (record_store.h).
+  std::vector<const AttachmentRecord*> by_age;
+  for (const auto& r : live) by_age.push_back(&r);
+  std::stable_sort(by_age.begin(), by_age.end(),
+                   [](const auto* a, const auto* b) { return a->created_ns < b->created_ns; });
+  for (const auto* rp : by_age) {
+    const auto& r = *rp;
     NetworkLayout layout{r.chain};
     MappingTable table(nft, layout, r.exclude_devices, r.options);
     auto w = table.wanted_elements(r.owner, r.mappings, r.addrs);

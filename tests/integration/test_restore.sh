@@ -108,6 +108,11 @@ check "one element deleted by hand comes back too ($ms ms)" [ "$ok" = 1 ]
 nft_node delete table inet nft_port_mapper
 ms=$(wait_traffic "$ALL_UP" 10) && ok=1 || ok=0
 check "so does the table deleted by hand ($ms ms)" [ "$ok" = 1 ]
+nft_node flush chain inet nft_port_mapper prerouting
+nft_node flush chain inet nft_port_mapper RS-MESOS
+ms=$(wait_traffic "$ALL_UP" 10) && ok=1 || ok=0
+check "and the chains someone flushed get their rules back ($ms ms)" [ "$ok" = 1 ]
+check "... each rule once" [ "$(nft_node list chain inet nft_port_mapper prerouting | grep -c jump)" = 4 ]
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$WATCH_PID/status")
 log "watcher RSS ${rss} kB"
 check "the watcher uses a few MB ($rss kB)" [ "$rss" -lt 16384 ]
