@@ -1,27 +1,97 @@
 #!/usr/bin/env bash
-# The .deb: CPack builds it from this build tree, its Depends name the libraries the plugin links,
-# and it installs on a clean root (dpkg-deb into a scratch directory) with the binary where the
-# README says, a working man page and the examples.
+# The .deb: CPack builds it from this build tree, lintian finds no error and no warning in it, its
+# Depends name the libraries the plugin links, and it installs on a clean root (dpkg-deb into a
+# scratch directory) with the binary where the README says, a gzipped man page that renders, the
+# copyright file and Debian changelog, the examples, and the two systemd units (not enabled).
 set -euo pipefail
 BUILD_DIR=$(dirname "$NFTPM_BIN")
 OUT=$(mktemp -d /tmp/nftpm-package.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 fails=0
 check() { local what=$1; shift; if "$@"; then echo "  ok   $what"; else echo "  FAIL $what"; fails=$((fails + 1)); fi; }
+# Tools the checks need are never optional: a missing one fails the test (scripts/install-deps
+# installs them all).
+for tool in lintian systemd-analyze groff dpkg-deb; do
+  command -v "$tool" >/dev/null || { echo "  FAIL $tool is not installed (scripts/install-deps installs it)"; exit 1; }
+done
 (cd "$BUILD_DIR" && cpack -G DEB -B "$OUT" >/dev/null)
 deb=$(ls "$OUT"/*.deb)
 check "cpack built $(basename "$deb")" [ -f "$deb" ]
+
+# lintian: no E: and no W: line (overrides, with their reasons, are in packaging/lintian-overrides).
+lintian_clean() {
+  local rc=0 out
+  out=$(lintian --fail-on error,warning "$deb" 2>"$OUT/lintian.err") || rc=$?
+  if [ "$rc" != 0 ] || grep -qE '^[EW]: ' <<<"$out"; then
+    echo "lintian exited $rc:"; sed -n '/^[EW]: /p' <<<"$out"; sed '/root privileges/d' "$OUT/lintian.err"
+    return 1
+  fi
+}
+check "lintian: no errors, no warnings" lintian_clean
+
 info=$(dpkg-deb -I "$deb")
+version=$(dpkg-deb -f "$deb" Version)
 check "Depends names libnftnl" grep -qE "Depends:.*libnftnl" <<<"$info"
 check "Depends names libmnl" grep -qE "Depends:.*libmnl" <<<"$info"
 check "Depends names libnetfilter-conntrack" grep -qE "Depends:.*libnetfilter-conntrack" <<<"$info"
+mkdir "$OUT/control"
+dpkg-deb -e "$deb" "$OUT/control"
+check "no maintainer scripts (nothing enables the units)" \
+  [ -z "$(ls "$OUT/control" | grep -vxE 'control|md5sums')" ]
+
 mkdir "$OUT/root"
 dpkg-deb -x "$deb" "$OUT/root"
-check "the plugin is installed in /usr/lib/cni" [ -x "$OUT/root/usr/lib/cni/nft-port-mapper" ]
-v=$(CNI_COMMAND=VERSION "$OUT/root/usr/lib/cni/nft-port-mapper" </dev/null)
+plugin=$OUT/root/usr/lib/cni/nft-port-mapper
+check "the plugin is installed in /usr/lib/cni" [ -x "$plugin" ]
+v=$(CNI_COMMAND=VERSION "$plugin" </dev/null)
 check "the installed plugin answers VERSION" grep -q '"supportedVersions"' <<<"$v"
-check "the man page is installed" [ -f "$OUT/root/usr/share/man/man8/nft-port-mapper.8" ] || \
-  [ -f "$OUT/root/usr/share/man/man8/nft-port-mapper.8.gz" ]
-check "the man page renders" eval "man -l '$OUT/root/usr/share/man/man8/nft-port-mapper.8' 2>/dev/null | grep migrate >/dev/null || groff -man -Tutf8 '$OUT/root/usr/share/man/man8/nft-port-mapper.8' 2>/dev/null | grep migrate >/dev/null || zcat -f '$OUT/root/usr/share/man/man8/nft-port-mapper.8'* | grep migrate >/dev/null"
-check "the examples are installed" [ -f "$OUT/root/usr/share/doc/nft-port-mapper/examples/portmapper.conf" ]
+
+# gzip -9n: no file name, no time stamp (bytes 3-7 zero), maximum compression (byte 8 is 2).
+gzip_9n() { [ "$(od -An -tx1 -N9 "$1" | tr -d ' \n')" = 1f8b08000000000002 ] && gzip -t "$1"; }
+doc=$OUT/root/usr/share/doc/nft-port-mapper
+man=$OUT/root/usr/share/man/man8/nft-port-mapper.8
+check "the man page is installed gzipped" [ -f "$man.gz" ]
+check "the man page is not installed uncompressed" [ ! -e "$man" ]
+check "the man page is compressed with gzip -9n" gzip_9n "$man.gz"
+renders() {
+  local text
+  text=$(zcat "$1" | groff -man -Tutf8 -ww -P-cbou 2>"$OUT/groff.err")  # plain text: no overstrike
+  if [ -s "$OUT/groff.err" ]; then cat "$OUT/groff.err"; return 1; fi
+  grep -q 'SYNOPSIS' <<<"$text" && grep -q 'migrate' <<<"$text"
+}
+check "the man page renders (zcat | groff -man), without warnings" renders "$man.gz"
+check "the copyright file is installed" [ -f "$doc/copyright" ]
+check "the copyright file is machine-readable (copyright-format 1.0)" \
+  grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' "$doc/copyright"
+check "the copyright file names Apache-2.0" grep -qx 'License: Apache-2.0' "$doc/copyright"
+check "LICENSE is not installed besides it" [ ! -e "$doc/LICENSE" ]
+check "changelog.Debian.gz is installed" [ -f "$doc/changelog.Debian.gz" ]
+check "changelog.Debian.gz is compressed with gzip -9n" gzip_9n "$doc/changelog.Debian.gz"
+check "changelog.Debian.gz's first entry is $version" \
+  grep -q "^nft-port-mapper ($version) " <(zcat "$doc/changelog.Debian.gz" | head -n 1)
+check "the examples are installed" [ -f "$doc/examples/portmapper.conf" ]
+
+# The units: in /usr/lib/systemd/system, running the installed plugin; systemd-analyze verify finds
+# nothing to say about them (run on copies naming the extracted plugin, which must exist and be
+# executable, with the extracted man page for Documentation=).
+units=$OUT/root/usr/lib/systemd/system
+for sub in restore watch; do
+  unit=$units/nft-port-mapper-$sub.service
+  check "nft-port-mapper-$sub.service is in /usr/lib/systemd/system" [ -f "$unit" ]
+  check "nft-port-mapper-$sub.service runs /usr/lib/cni/nft-port-mapper $sub" \
+    grep -qx "ExecStart=/usr/lib/cni/nft-port-mapper $sub" "$unit"
+done
+check "nft-port-mapper-restore.service reloads with the same restore" \
+  grep -qx "ExecReload=/usr/lib/cni/nft-port-mapper restore" "$units/nft-port-mapper-restore.service"
+mkdir "$OUT/verify"
+for unit in "$units"/*.service; do
+  sed "s#=/usr/lib/cni/nft-port-mapper #=$plugin #" "$unit" >"$OUT/verify/$(basename "$unit")"
+done
+verify_units() {
+  local said
+  said=$(MANPATH=$OUT/root/usr/share/man systemd-analyze verify "$OUT"/verify/*.service 2>&1) || { echo "$said"; return 1; }
+  [ -z "$said" ] || { echo "$said"; return 1; }
+}
+check "systemd-analyze verify: both units clean" verify_units
+
 [ "$fails" = 0 ] && echo "test_package: all checks passed" || { echo "test_package: $fails check(s) failed"; exit 1; }
