@@ -121,6 +121,7 @@ class RecordStore {
  private:
   std::string network_dir(const std::string& network) const;
   Result<std::unique_ptr<FileLock>> lock(bool exclusive);
+  Status make_dirs(const std::string& network);
 
   std::unique_ptr<StateFileSystem> owned_fs_;  // open()'s
   StateFileSystem& fs_;

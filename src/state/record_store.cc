@@ -50,10 +50,17 @@ std::string RecordStore::deleting_path(const OwnerTag& o) const {
   return record_path(o) + kDeletingSuffix;
 }
 
-Result<std::unique_ptr<FileLock>> RecordStore::lock(bool exclusive) {
+// Every level from the state directory down is private (the file system makes missing parents
+// above it as mkdir -p would).
+Status RecordStore::make_dirs(const std::string& network) {
   for (const auto& d : {state_dir_, state_dir_ + "/" + id_.boot_id, namespace_dir()}) {
     NFTPM_TRY(fs_.make_private_dir(d));
   }
+  return network.empty() ? ok_status() : fs_.make_private_dir(network_dir(network));
+}
+
+Result<std::unique_ptr<FileLock>> RecordStore::lock(bool exclusive) {
+  NFTPM_TRY(make_dirs(""));
   return fs_.lock(namespace_dir() + "/" + kLockName, exclusive, kLockTimeoutMs);
 }
 
@@ -66,7 +73,7 @@ Result<std::unique_ptr<FileLock>> RecordStore::lock_exclusive() {
 }
 
 Status RecordStore::put(const AttachmentRecord& r) {
-  NFTPM_TRY(fs_.make_private_dir(network_dir(r.owner.network)));
+  NFTPM_TRY(make_dirs(r.owner.network));
   if (r.created_ns != 0) return fs_.write_atomic(record_path(r.owner), record_to_json(r, id_));
   AttachmentRecord stamped = r;
   timespec now{};
