@@ -10,6 +10,9 @@ Figures:
                  for our table, a rule-per-mapping table, and no NAT at all (the ceiling)
   concurrency    32 processes doing ADD/DEL cycles on distinct containers: ops/s, errors, leftovers
   memory         peak RSS of one plugin call
+  records        restore of 10,000 and 100,000 recorded mappings after the table is deleted (a
+                 flush), beside the floor of one batch; DEL at 0 and 50,000 recorded mappings with
+                 its mappings in the config, without (the record decides), and with neither (scan)
 """
 import argparse
 import ctypes
@@ -36,6 +39,8 @@ TABLE = "nft_port_mapper"
 FILLER_PORT0, CONC_PORT0, TARGET_PORT, SEED_PORT, RSS_PORT, PROBE_PORT0 = 1024, 52000, 56000, 59999, 59998, 60000
 NET = "bench"
 CHAIN = "cni-bench"
+# The plugin's attachment records: private to the run (the default is /run/cni/nft-port-mapper).
+STATE_DIR = f"/tmp/pmbench-{PID}-state"
 
 
 def sh(*cmd, check=True, quiet=True, input=None):
@@ -102,6 +107,8 @@ def chained_conf(kind, port, ip, version):
         del conf["prevResult"]["ips"][0]["version"]
     if kind == "peer":
         conf["snat"] = True
+    else:
+        conf["stateDir"] = STATE_DIR
     return json.dumps(conf)
 
 
@@ -205,6 +212,107 @@ def control_plane(r, sizes, iterations, peer_iterations, peer_max):
                   f"   DEL p50 {row[kind]['del_p50']:7.2f} ms p99 {row[kind]['del_p99']:7.2f}   (n={n})", flush=True)
         results.append(row)
     return results
+
+
+# --- attachment records: restore and DEL --------------------------------------------------------
+
+RECORD_PORTS = 50000  # host ports per protocol used for recorded fillers: tcp first, then udp
+
+
+def records_conf(mappings, ip, with_mappings=True):
+    conf = json.loads(chained_conf("ours", 1, ip, "1.0.0"))
+    if with_mappings:
+        conf["runtimeConfig"]["portMappings"] = mappings
+    else:
+        del conf["runtimeConfig"]
+    return json.dumps(conf)
+
+
+def plugin_call(r, verb, cid, conf):
+    env = {"CNI_COMMAND": verb, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/usr/lib/cni", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    t = time.perf_counter()
+    p = subprocess.run([r.plugin], input=conf, text=True, env=env, capture_output=True)
+    took = (time.perf_counter() - t) * 1000
+    if p.returncode != 0:
+        raise RuntimeError(f"{verb} {cid} failed: {p.stdout.strip()} {p.stderr.strip()[:300]}")
+    return took
+
+
+def fill_recorded(r, upto, have, per_container=1000):
+    """Fills through the plugin itself: containers of 1,000 mappings each, with records."""
+    for g0 in range(have, upto, per_container):
+        n = min(per_container, upto - g0)
+        ms = [{"hostPort": FILLER_PORT0 + (g % RECORD_PORTS), "containerPort": 80,
+               "protocol": "tcp" if g < RECORD_PORTS else "udp"} for g in range(g0, g0 + n)]
+        c = g0 // per_container
+        plugin_call(r, "ADD", f"rec{c}", records_conf(ms, f"10.180.{c // 250}.{c % 250 + 1}"))
+    return upto
+
+
+def records_bench(r, restore_sizes, restore_reps, del_sizes, del_iters):
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+    sh("nft", "delete", "table", "inet", TABLE, check=False)
+    if sh("nft", "list", "table", "inet", "nftpm_floor", check=False).returncode != 0:
+        sh("nft", "add", "table", "inet", "nftpm_floor")
+        sh("nft", "add", "map", "inet", "nftpm_floor", "floor",
+           "{ type inet_proto . inet_service : ipv4_addr . inet_service; }")
+    out = {"restore": [], "del": []}
+
+    def floor_batch(n):
+        adds = []
+        for k in range(n):
+            r.seq += 1
+            adds.append(r.call("floor", "ADD", "f", PROBE_PORT0 + (r.seq % 5000), "10.1.1.1"))
+            r.call("floor", "DEL", "f", PROBE_PORT0 + (r.seq % 5000), "10.1.1.1")
+        return statistics.median(adds)
+
+    def del_row(size):
+        row = {"size": size}
+        for mode in ("with_mappings", "record_only", "scan"):
+            times = []
+            for k in range(del_iters):
+                r.seq += 1
+                m = [{"hostPort": PROBE_PORT0 + (r.seq % 5000), "containerPort": 80, "protocol": "tcp"}]
+                ip, cid = f"10.198.{(r.seq // 250) % 250}.{r.seq % 250 + 1}", f"probe{r.seq}"
+                plugin_call(r, "ADD", cid, records_conf(m, ip))
+                if mode == "scan":  # as a container added by a version that kept no records
+                    for root, _, files in os.walk(STATE_DIR):
+                        for f in files:
+                            if f.startswith(cid + ":"):
+                                os.unlink(os.path.join(root, f))
+                times.append(plugin_call(r, "DEL", cid, records_conf(m, ip, mode == "with_mappings")))
+            row[mode] = statistics.median(times)
+        floor = []
+        for k in range(del_iters):
+            r.call("floor", "ADD", "f", PROBE_PORT0, "10.1.1.1")
+            floor.append(r.call("floor", "DEL", "f", PROBE_PORT0, "10.1.1.1"))
+        row["floor_del"] = statistics.median(floor)
+        print(f"  DEL at {size:>6} recorded mappings: with its mappings {row['with_mappings']:.2f} ms, record only "
+              f"{row['record_only']:.2f} ms, scan {row['scan']:.2f} ms (floor DEL {row['floor_del']:.2f} ms)", flush=True)
+        return row
+
+    filled = 0
+    for size in sorted(set(restore_sizes) | set(del_sizes)):
+        filled = fill_recorded(r, size, filled)
+        if size in del_sizes:
+            out["del"].append(del_row(size))
+        if size in restore_sizes:
+            times = []
+            for k in range(restore_reps):
+                sh("nft", "delete", "table", "inet", TABLE)
+                t = time.perf_counter()
+                p = sh(r.plugin, "restore", "--state-dir", STATE_DIR, check=False)
+                times.append((time.perf_counter() - t) * 1000)
+                if p.returncode != 0 or f"({2 * size + size // 1000}" not in p.stdout.replace(",", ""):
+                    raise RuntimeError(f"restore of {size} failed or incomplete: {p.stdout[-300:]} {p.stderr[-300:]}")
+            row = {"size": size, "restore_ms": statistics.median(times), "reps": restore_reps,
+                   "floor_add_ms": floor_batch(5)}
+            print(f"  restore of {size:>6} recorded mappings: {row['restore_ms']:.1f} ms (floor batch "
+                  f"{row['floor_add_ms']:.2f} ms)", flush=True)
+            out["restore"].append(row)
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+    return out
 
 
 def peak_rss(r):
@@ -378,6 +486,27 @@ def write_report(out, res, quick):
     L += ["## Memory", "", f"Peak RSS of one call: ours ADD {rss['ours_add_mb']:.1f} MB, DEL {rss['ours_del_mb']:.1f} MB; "
           f"peer ADD {rss['peer_add_mb']:.1f} MB, DEL {rss['peer_del_mb']:.1f} MB (budget ≤ 8 MB). Measured with "
           f"`nftpm-peakrss`, whose own floor (`/bin/true` through it) is {rss['baseline_mb']:.1f} MB.", ""]
+    rec = res.get("records")
+    if rec:
+        L += ["## Attachment records", "",
+              "The node is filled through the plugin itself (containers of 1,000 mappings, TCP then UDP host ports), "
+              "so every mapping has its record. Restore: the plugin's table is deleted (what `flush ruleset` does to "
+              "it), then `nft-port-mapper restore` is timed as a whole process, beside the floor probe's one-batch "
+              "ADD in the same run.", "",
+              "| recorded mappings | restore (median) | elements restored | floor batch | restore ÷ floor |",
+              "|---:|---:|---:|---:|---:|"]
+        for row in rec["restore"]:
+            L.append(f"| {row['size']:,} | {row['restore_ms']:.0f} ms | {2 * row['size'] + row['size'] // 1000:,} | "
+                     f"{row['floor_add_ms']:.2f} ms | {row['restore_ms'] / row['floor_add_ms']:.0f}× |")
+        L += ["", "DEL of a one-mapping container (median, whole process): with its mappings in the config, "
+              "without them (the record says what to remove), and with neither (a container of a version that kept "
+              "no records: a scan of the network's maps).", "",
+              "| recorded mappings | with its mappings | record only | scan (no record) | floor DEL |",
+              "|---:|---:|---:|---:|---:|"]
+        for row in rec["del"]:
+            L.append(f"| {row['size']:,} | {row['with_mappings']:.2f} ms | {row['record_only']:.2f} ms | "
+                     f"{row['scan']:.2f} ms | {row['floor_del']:.2f} ms |")
+        L.append("")
     if os.path.exists(os.path.join(out, "control-plane.png")):
         L += ["![control plane](control-plane.png)", "", "![data plane](data-plane.png)", ""]
     with open(os.path.join(out, "README.md"), "w") as f:
@@ -420,16 +549,25 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--out", default="docs/benchmarks")
     ap.add_argument("--quick", action="store_true", help="small sizes, few iterations: checks the code runs")
+    ap.add_argument("--records-only", action="store_true",
+                    help="only the attachment-records figures (printed; no report written)")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     if a.quick:
         sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = [0, 100], 5, 3, 100, [1, 100], 0.5, 8, 3
         dp_rounds = 1
+        restore_sizes, restore_reps, del_sizes = [2000], 2, [0, 2000]
     else:
         sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = \
             [0, 1000, 10000, 50000], 60, 5, 50000, [1, 10000, 50000], 3, 32, 20
         dp_rounds = 5
+        restore_sizes, restore_reps, del_sizes = [10000, 100000], 5, [0, 50000]
     res = {"machine": machine(), "data_plane_seconds": secs}
+    if a.records_only:
+        with Topology():
+            enter_node()
+            records_bench(Runner(a.build, None), restore_sizes, restore_reps, del_sizes, iters)
+        return
     with Topology():
         print("data plane", flush=True)
         res["data_plane"] = data_plane(a.build, dp_sizes, secs, dp_rounds)
@@ -447,6 +585,8 @@ def main():
                 r.call("ours", "ADD", "seed", SEED_PORT, "10.199.0.1")
                 out["concurrency"] = concurrency(r, procs, cycles)
                 print(f"  {out['concurrency']}", flush=True)
+                print("records", flush=True)
+                out["records"] = records_bench(r, restore_sizes, restore_reps, del_sizes, iters)
                 with open(f"/tmp/pmbench-{PID}.json", "w") as f:
                     json.dump(out, f)
                 os._exit(0)
