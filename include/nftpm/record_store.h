@@ -127,6 +127,7 @@ class RecordStore {
   StateFileSystem& fs_;
   std::string state_dir_;
   NodeIdentity id_;
+  bool namespace_dir_made_ = false;  // and checked, by this store
 };
 
 }  // namespace nftpm

@@ -53,8 +53,11 @@ std::string RecordStore::deleting_path(const OwnerTag& o) const {
 // Every level from the state directory down is private (the file system makes missing parents
 // above it as mkdir -p would).
 Status RecordStore::make_dirs(const std::string& network) {
-  for (const auto& d : {state_dir_, state_dir_ + "/" + id_.boot_id, namespace_dir()}) {
-    NFTPM_TRY(fs_.make_private_dir(d));
+  if (!namespace_dir_made_) {
+    for (const auto& d : {state_dir_, state_dir_ + "/" + id_.boot_id, namespace_dir()}) {
+      NFTPM_TRY(fs_.make_private_dir(d));
+    }
+    namespace_dir_made_ = true;
   }
   return network.empty() ? ok_status() : fs_.make_private_dir(network_dir(network));
 }
