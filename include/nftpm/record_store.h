@@ -3,7 +3,7 @@
 //
 // Layout under the state directory (`stateDir`, default /run/cni/nft-port-mapper):
 //
-//   <stateDir>/<boot id>/netns-<cookie>/lock                     flock: shared by plugin calls,
+//   <stateDir>/<boot id>/netns-<cookie>/.lock                    flock: shared by plugin calls,
 //                                                                exclusive for restore
 //   <stateDir>/<boot id>/netns-<cookie>/<network>/<id>:<ifname>  a live record (JSON)
 //   <stateDir>/<boot id>/netns-<cookie>/<network>/<id>:<ifname>.deleting

@@ -178,7 +178,9 @@ class Plugin {
   }
 
   static Error record_error(const Error& e) {
-    return Error(ErrorCode::kIoFailure, "cannot keep the attachment's record: " + e.msg,
+    // A restore holding the records' lock for long is worth a retry; anything else is not.
+    return Error(e.code == ErrorCode::kTryAgainLater ? e.code : ErrorCode::kIoFailure,
+                 "cannot keep the attachment's record: " + e.msg,
                  (e.details.empty() ? "" : e.details + "; ") +
                      "without it the mappings could not be put back after a ruleset reset, so none were made "
                      "(see stateDir)");
@@ -388,8 +390,9 @@ class Plugin {
         if (auto l = rs->lock_shared(); l) {
           lock = std::move(*l);
         } else {
-          log_.log(LogLevel::kWarn, "attachment records: " + l.error().msg);
-          rs = nullptr;
+          // Still mark and erase the record: left live, a later restore would bring back the
+          // mappings of a container that is gone.
+          log_.log(LogLevel::kWarn, "attachment records: " + l.error().msg + "; going on without the lock");
         }
       }
       if (rs) {

@@ -121,7 +121,10 @@ Result<AttachmentRecord> record_from_json(const std::string& text, const NodeIde
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("not valid JSON (truncated?)");
   if (!j.is_object()) return bad("not a JSON object");
-  if (j.value("format", std::string()) != kFormat) return bad("not an nft-port-mapper record");
+  auto format = j.find("format");
+  if (format == j.end() || !format->is_string() || format->get<std::string>() != kFormat) {
+    return bad("not an nft-port-mapper record");
+  }
   auto v = j.find("version");
   if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != kRecordFormatVersion) {
     return bad("record format version " + (v == j.end() ? std::string("missing") : v->dump()) +

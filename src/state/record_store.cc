@@ -11,7 +11,8 @@ namespace nftpm {
 namespace {
 
 constexpr const char* kDeletingSuffix = ".deleting";
-constexpr const char* kLockName = "lock";
+// No network can be named so: network names begin with a letter or digit.
+constexpr const char* kLockName = ".lock";
 constexpr int kLockTimeoutMs = 30000;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -27,7 +28,7 @@ const char* kind_text(FileInfo::Kind k) {
   switch (k) {
     case FileInfo::Kind::kSymlink: return "a symbolic link";
     case FileInfo::Kind::kDir: return "a directory";
-    case FileInfo::Kind::kOther: return "not a regular file";
+    case FileInfo::Kind::kFile: return "a regular file";
     default: return "not a regular file";
   }
 }
@@ -138,7 +139,7 @@ Result<RecordStore::Listing> RecordStore::load(const std::optional<std::string>&
     auto names = fs_.list(namespace_dir());
     if (!names) return names.take_error();
     for (auto& n : *names) {
-      if (n != kLockName) networks.push_back(std::move(n));
+      if (n[0] != '.') networks.push_back(std::move(n));  // the lock (and nothing else of ours)
     }
   }
   std::sort(networks.begin(), networks.end());
@@ -150,7 +151,7 @@ Result<RecordStore::Listing> RecordStore::load(const std::optional<std::string>&
     if (info->kind != FileInfo::Kind::kDir || !valid_network_name(net)) {
       out.bad.push_back(
           {dir, std::string(info->kind == FileInfo::Kind::kDir ? "not a network's directory" : kind_text(info->kind)) +
-                    " in the state directory"});
+                    " where a network's directory should be"});
       continue;
     }
     auto names = fs_.list(dir);

@@ -57,7 +57,7 @@ wait_traffic() {
 
 log "records"
 check "every mapping answers before the flush (the probes work)" [ "$(traffic)" = "$ALL_UP" ]
-records=$(find "$STATE" -type f ! -name lock | sort)
+records=$(find "$STATE" -type f ! -name .lock | sort)
 check "one record per attachment" [ "$(wc -l <<<"$records")" = 2 ]
 check "the records are 0600 files in 0700 directories owned by root" \
   [ -z "$(find "$STATE" \( -type f ! -perm 0600 \) -o \( -type d ! -perm 0700 \) -o ! -user root)" ]
@@ -144,8 +144,24 @@ check "DEL naming tcp 42004 and tcp 42006 exits 0" [ "$T_RC" = 0 ]
 check "... and leaves nothing of the container (udp 42006 included)" [ "$(owned_count "net=rs-mesos id=m2 if=eth0")" = 0 ]
 check "... nor its record" [ -z "$(find "$STATE" -name "m2:*")" ]
 
+log "GC removes the records of attachments that are not valid"
+ctr_add g1
+runtime ADD g1 "$(ctr_path g1)" "$T_DIR/chained.conflist" '[{"hostPort":9393,"containerPort":80,"protocol":"tcp"}]'
+check "ADD of a container GC will collect exits 0" [ "$T_RC" = 0 ]
+check "... which has a record" [ -n "$(find "$STATE" -name 'g1:eth0')" ]
+printf '{"cniVersion":"1.1.0","name":"rs-chained","type":"nft-port-mapper","stateDir":"%s","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]}' \
+  "$STATE" >"$T_DIR/gc.json"
+cni GC "" "" "$T_DIR/gc.json"
+check "GC exits 0" [ "$T_RC" = 0 ]
+check "... removes the invalid attachment's mappings" [ "$(owned_count "net=rs-chained id=g1 if=eth0")" = 0 ]
+check "... and its record" [ -z "$(find "$STATE" -name 'g1:eth0*')" ]
+check "... and keeps the valid one's record" [ -n "$(find "$STATE" -name 'c1:eth0')" ]
+check "... and its mappings (they still answer)" [ "$(tcp_get "$REMOTE" "$NODE_IP" 9090)" = c1-80 ]
+runtime DEL g1 "$(ctr_path g1)" "$T_DIR/chained.conflist" '[{"hostPort":9393,"containerPort":80,"protocol":"tcp"}]'
+check "the runtime's DEL after GC exits 0" [ "$T_RC" = 0 ]
+
 runtime DEL c1 "$(ctr_path c1)" "$T_DIR/chained.conflist" "$CHAINED_MAPS"
 check "chained DEL exits 0" [ "$T_RC" = 0 ]
-check "no record is left" [ -z "$(find "$STATE" -type f ! -name lock)" ]
+check "no record is left" [ -z "$(find "$STATE" -type f ! -name .lock)" ]
 check "no owned element is left" [ "$(nft_node list table inet nft_port_mapper | grep -c comment)" = 0 ]
 finish

@@ -68,7 +68,7 @@ check "DEL of a container with no record exits 0" [ "$T_RC" = 0 ]
 check "... and removes its mappings" [ "$(owned_count "net=up-mesos id=u3 if=eth0")" = 0 ]
 out=$(pm adopt --state-dir "$STATE" --dry-run)
 check "adopt --dry-run names both remaining attachments" [ "$(grep -c '^would record net=' <<<"$out")" = 2 ]
-check "... and writes nothing" [ -z "$(find "$STATE" -type f ! -name lock 2>/dev/null)" ]
+check "... and writes nothing" [ -z "$(find "$STATE" -type f ! -name .lock 2>/dev/null)" ]
 out=$(pm adopt --state-dir "$STATE")
 echo "$out" | sed 's/^/    /'
 check "adopt records both attachments" [ "$(grep -c '^recorded net=' <<<"$out")" = 2 ]
@@ -95,5 +95,5 @@ check "DEL of the adopted Mesos container exits 0" [ "$T_RC" = 0 ]
 runtime DEL u2 "$(ctr_path u2)" "$T_DIR/chained.conflist" "$MAPS"
 check "DEL of the adopted chained container exits 0" [ "$T_RC" = 0 ]
 check "nothing owned is left" [ "$(nft_node list table inet nft_port_mapper | grep -c comment || true)" = 0 ]
-check "no record is left" [ -z "$(find "$STATE" -type f ! -name lock)" ]
+check "no record is left" [ -z "$(find "$STATE" -type f ! -name .lock)" ]
 finish
