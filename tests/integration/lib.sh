@@ -51,6 +51,7 @@ lib_cleanup() {
   for ((i = ${#LIB_NAMESPACES[@]} - 1; i >= 0; i--)); do
     ns=${LIB_NAMESPACES[i]}
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/../tools/drop_default_records.py" 2>/dev/null
     ip netns del "$ns" 2>/dev/null
   done
   for p in "${LIB_PIDS[@]}"; do wait "$p" 2>/dev/null; done

@@ -47,6 +47,7 @@ t_cleanup() {
   for ns in "${T_NS[@]:-}"; do
     [ -n "$ns" ] || continue
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/../tools/drop_default_records.py" 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -rf "$T_DIR"
