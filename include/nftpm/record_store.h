@@ -69,6 +69,15 @@ struct BadRecord {
   std::string why;
 };
 
+class RecordStore;
+// A state directory's records, read under its exclusive lock (the operator's commands that change
+// them: remove, gc, uninstall, adopt).
+struct LockedRecords {
+  std::unique_ptr<RecordStore> store;
+  std::unique_ptr<FileLock> lock;
+};
+Result<LockedRecords> lock_records(const std::string& state_dir);
+
 class RecordStore {
  public:
   RecordStore(StateFileSystem& fs, std::string state_dir, NodeIdentity id)

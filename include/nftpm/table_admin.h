@@ -25,6 +25,9 @@ struct MappingView {
   std::string comment;  // as stored, for elements with no owner tag of ours
 };
 
+// A map element of the network whose chain is `chain` as a mapping; nullopt if it is none.
+std::optional<MappingView> view_of(const NftElement& e, const std::string& chain);
+
 // Every mapping in the table (none if there is no table), sorted by host port.
 Result<std::vector<MappingView>> list_mappings(Nftables& nft);
 

@@ -90,22 +90,8 @@ Result<std::vector<MappingView>> recorded_but_missing(Nftables& nft, const std::
   for (const auto& r : listing->live) {
     MappingTable table(nft, NetworkLayout{r.chain}, r.exclude_devices, r.options);
     for (const auto& e : table.wanted_elements(r.owner, r.mappings, r.addrs).ports) {
-      auto k = decode_key(e.key);
-      auto t = decode_target(e.data);
-      if (!k || !t) continue;  // a claim, not a mapping
-      MappingView v;
-      v.protocol = k->proto == 6 ? "tcp" : k->proto == 17 ? "udp" : "sctp";
-      v.host_ip = k->host_ip;
-      v.host_port = k->port;
-      char buf[INET6_ADDRSTRLEN];
-      inet_ntop(t->family, &t->addr, buf, sizeof buf);
-      v.container_ip = buf;
-      v.container_port = t->port;
-      v.family = t->family == AF_INET ? 4 : 6;
-      v.chain = r.chain;
-      v.owner = r.owner;
-      v.comment = e.comment;
-      if (!have.count({v.protocol, v.host_ip, v.host_port, v.family, v.comment})) out.push_back(std::move(v));
+      auto v = view_of(e, r.chain);  // nullopt for a claim, which is not a mapping
+      if (v && !have.count({v->protocol, v->host_ip, v->host_port, v->family, v->comment})) out.push_back(*v);
     }
   }
   return out;
@@ -267,24 +253,23 @@ int report_removed(const Result<std::vector<NftElement>>& r) {
 int remove_with_records(const std::string& state_dir, const std::function<bool(const OwnerTag&)>& select) {
   auto nft = kernel();
   if (!nft) return fail(nft.error());
-  auto store = RecordStore::open(state_dir);
-  if (!store) return fail(store.error());
-  auto lock = (*store)->lock_exclusive();
-  if (!lock) return fail(lock.error());
-  auto listing = (*store)->load();
+  auto locked = lock_records(state_dir);
+  if (!locked) return fail(locked.error());
+  auto& store = locked->store;
+  auto listing = store->load();
   if (!listing) return fail(listing.error());
   std::vector<OwnerTag> records;
   for (const auto* list : {&listing->live, &listing->deleting}) {
     for (const auto& r : *list) {
       if (!select(r.owner)) continue;
-      if (auto s = (*store)->mark_deleting(r.owner); !s) return fail(s.error());
+      if (auto s = store->mark_deleting(r.owner); !s) return fail(s.error());
       records.push_back(r.owner);
     }
   }
   int rc = report_removed(remove_owned_where(**nft, select));
   if (rc != 0) return rc;
   for (const auto& o : records) {
-    if (auto s = (*store)->erase(o); !s) return fail(s.error());
+    if (auto s = store->erase(o); !s) return fail(s.error());
   }
   std::cout << "removed " << records.size() << " record" << (records.size() == 1 ? "" : "s") << "\n";
   return 0;
@@ -324,22 +309,21 @@ int cmd_gc(const std::string& network, const std::vector<std::string>& valid_arg
 int cmd_uninstall(bool force, const std::string& state_dir) {
   auto nft = kernel();
   if (!nft) return fail(nft.error());
-  auto store = RecordStore::open(state_dir);
-  if (!store) return fail(store.error());
-  auto lock = (*store)->lock_exclusive();
-  if (!lock) return fail(lock.error());
-  auto listing = (*store)->load();
+  auto locked = lock_records(state_dir);
+  if (!locked) return fail(locked.error());
+  auto& store = locked->store;
+  auto listing = store->load();
   if (!listing) return fail(listing.error());
   size_t recorded = listing->live.size() + listing->deleting.size();
   if (recorded > 0 && !force) {
     return fail(Error(ErrorCode::kInvalidConfig,
-                      std::to_string(recorded) + " attachments are recorded in " + (*store)->namespace_dir(),
+                      std::to_string(recorded) + " attachments are recorded in " + store->namespace_dir(),
                       "their containers' mappings would come back with the next restore; remove the containers "
                       "first, or use --force"));
   }
   if (auto s = uninstall_table(**nft, force); !s) return fail(s.error());
   // After the table: a watcher that sees the table go finds no record to restore from.
-  if (auto s = (*store)->erase_all(); !s) return fail(s.error());
+  if (auto s = store->erase_all(); !s) return fail(s.error());
   std::cout << "table inet " << kTableName << " removed" << (recorded ? " with its records" : "") << "\n";
   return 0;
 }

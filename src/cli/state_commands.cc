@@ -67,20 +67,19 @@ int cmd_restore(const std::string& state_dir, const std::optional<std::string>& 
 }
 
 int cmd_adopt(const std::string& state_dir, const std::optional<std::string>& network, bool dry_run) {
-  auto store = RecordStore::open(state_dir);
-  if (!store) return fail(store.error());
   auto nft = open_netlink_nftables();
   if (!nft) return fail(nft.error());
   // Exclusive: no plugin call of this state directory adds or deletes meanwhile, so nothing
   // being deleted is recorded again.
-  auto lock = (*store)->lock_exclusive();
-  if (!lock) return fail(lock.error());
-  auto found = records_from_ruleset(**nft, **store, network);
+  auto locked = lock_records(state_dir);
+  if (!locked) return fail(locked.error());
+  auto& store = locked->store;
+  auto found = records_from_ruleset(**nft, *store, network);
   if (!found) return fail(found.error());
   size_t mappings = 0;
   for (const auto& r : *found) {
     if (!dry_run) {
-      if (auto s = (*store)->put(r); !s) return fail(s.error());
+      if (auto s = store->put(r); !s) return fail(s.error());
     }
     mappings += r.mappings.size();
     std::printf("%s %s (%s)\n", dry_run ? "would record" : "recorded", r.owner.encode().c_str(),
@@ -88,7 +87,7 @@ int cmd_adopt(const std::string& state_dir, const std::optional<std::string>& ne
   }
   std::printf("%s %s with %s in %s\n", dry_run ? "would record" : "recorded",
               plural(found->size(), "attachment").c_str(), plural(mappings, "mapping").c_str(),
-              (*store)->namespace_dir().c_str());
+              store->namespace_dir().c_str());
   return 0;
 }
 

@@ -32,28 +32,13 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "nftnl_handles.h"
 #include "nftpm/deferred_close.h"
 #include "nftpm/layout.h"
 #include "nftpm/nft.h"
 
 namespace nftpm {
 namespace {
-
-template <typename T, auto F>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, Deleter<nftnl_table, nftnl_table_free>>;
-using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain, nftnl_chain_free>>;
-using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set, nftnl_set_free>>;
-using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule, nftnl_rule_free>>;
-using GenPtr = std::unique_ptr<nftnl_gen, Deleter<nftnl_gen, nftnl_gen_free>>;
-using UdataPtr = std::unique_ptr<nftnl_udata_buf, Deleter<nftnl_udata_buf, nftnl_udata_buf_free>>;
-using IterPtr = std::unique_ptr<nftnl_set_elems_iter, Deleter<nftnl_set_elems_iter, nftnl_set_elems_iter_destroy>>;
-struct SocketCloser {
-  void operator()(mnl_socket* s) const { close_netfilter_socket(s); }  // see deferred_close.h
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
 
 constexpr uint16_t kFamily = NFPROTO_INET;
 constexpr uint32_t kTypeInetProto = 12, kTypeInetService = 13, kTypeIpv4 = 7, kTypeIpv6 = 8, kTypeIfname = 41;

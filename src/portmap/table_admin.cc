@@ -36,6 +36,25 @@ const char* proto_name(uint8_t p) {
 
 }  // namespace
 
+std::optional<MappingView> view_of(const NftElement& e, const std::string& chain) {
+  auto k = decode_key(e.key);
+  auto t = decode_target(e.data);
+  if (!k || !t) return std::nullopt;
+  MappingView v;
+  v.protocol = proto_name(k->proto);
+  v.host_ip = k->host_ip;
+  v.host_port = k->port;
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(t->family, &t->addr, buf, sizeof buf);
+  v.container_ip = buf;
+  v.container_port = t->port;
+  v.family = t->family == AF_INET ? 4 : 6;
+  v.chain = chain;
+  v.owner = OwnerTag::decode(e.comment);
+  v.comment = e.comment;
+  return v;
+}
+
 Result<std::vector<MappingView>> list_mappings(Nftables& nft) {
   auto sets = owned_sets(nft);
   if (!sets) return sets.take_error();
@@ -50,22 +69,7 @@ Result<std::vector<MappingView>> list_mappings(Nftables& nft) {
     auto elems = nft.list_elements(kTableName, set);
     if (!elems) return elems.take_error();
     for (const auto& e : *elems) {
-      auto k = decode_key(e.key);
-      auto t = decode_target(e.data);
-      if (!k || !t) continue;
-      MappingView v;
-      v.protocol = proto_name(k->proto);
-      v.host_ip = k->host_ip;
-      v.host_port = k->port;
-      char buf[INET6_ADDRSTRLEN];
-      inet_ntop(t->family, &t->addr, buf, sizeof buf);
-      v.container_ip = buf;
-      v.container_port = t->port;
-      v.family = t->family == AF_INET ? 4 : 6;
-      v.chain = chain;
-      v.owner = OwnerTag::decode(e.comment);
-      v.comment = e.comment;
-      out.push_back(std::move(v));
+      if (auto v = view_of(e, chain)) out.push_back(std::move(*v));
     }
   }
   std::sort(out.begin(), out.end(), [](const MappingView& a, const MappingView& b) {

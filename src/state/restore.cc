@@ -220,7 +220,7 @@ Result<std::vector<std::string>> compare_with_kernel(Nftables& nft, const Attach
       } else if ((*have)->comment != e.comment && list == &w.ports) {
         problems.push_back(what + " is held by " + holder_text((*have)->comment));
       } else if (!(*have)->same_value(e)) {
-        problems.push_back(what + " points at " + describe_target((*have)->data));
+        problems.push_back(what + " points at the wrong target " + describe_target((*have)->data));
       }
     }
   }

@@ -37,23 +37,11 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "../nft/nftnl_handles.h"
 #include "nftpm/deferred_close.h"
 
 namespace nftpm {
 namespace {
-
-template <typename T, auto F>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, Deleter<nftnl_table, nftnl_table_free>>;
-using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain, nftnl_chain_free>>;
-using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set, nftnl_set_free>>;
-using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule, nftnl_rule_free>>;
-struct SocketCloser {
-  void operator()(mnl_socket* s) const { close_netfilter_socket(s); }  // see deferred_close.h
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
 
 // NFT_MSG_DESTROY* (Linux 6.3: `nft destroy`, a delete that ignores ENOENT). Linux 6.18 announces
 // a destroy's commit as DEL* (seen: DESTROYTABLE gives DELRULE, DELSET, DELCHAIN, DELTABLE), but

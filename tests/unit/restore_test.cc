@@ -511,7 +511,8 @@ TEST_F(RestoreTest, CompareNamesAWrongTargetAndAnotherHolder) {
   install(nft, moved);
   auto problems = compare_with_kernel(nft, r);
   ASSERT_TRUE(problems);
-  EXPECT_EQ(*problems, std::vector<std::string>{"mapping tcp/8080 -> 10.1.0.5:80 (NET1-v4) points at 10.1.0.99:80"});
+  EXPECT_EQ(*problems, std::vector<std::string>{
+                           "mapping tcp/8080 -> 10.1.0.5:80 (NET1-v4) points at the wrong target 10.1.0.99:80"});
 
   FakeNftables other;
   install(other,

@@ -2,6 +2,8 @@
 // them), and the monitor against the kernel in a private network namespace when allowed.
 #include "nftpm/ruleset_monitor.h"
 
+#include "nft/nftnl_handles.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -32,17 +34,6 @@ namespace nftpm {
 namespace {
 
 using Kind = RulesetEvent::Kind;
-
-template <typename T, auto F>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, Deleter<nftnl_table, nftnl_table_free>>;
-using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain, nftnl_chain_free>>;
-using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set, nftnl_set_free>>;
-using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule, nftnl_rule_free>>;
-using UdataPtr = std::unique_ptr<nftnl_udata_buf, Deleter<nftnl_udata_buf, nftnl_udata_buf_free>>;
-using SocketPtr = std::unique_ptr<mnl_socket, Deleter<mnl_socket, mnl_socket_close>>;
 
 // ABI values of NFT_MSG_DESTROY* (Linux 6.3), which older headers lack.
 constexpr uint16_t kMsgDestroyTable = 26, kMsgDestroySetElem = 30;
