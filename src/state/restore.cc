@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
@@ -304,19 +305,15 @@ Result<std::vector<AttachmentRecord>> records_from_ruleset(Nftables& nft, Record
       if (!e) return e.take_error();
       return *e && (*e)->comment == comment;
     };
+    // snat and masqAll: whether the owner's addresses are in the address sets.
+    std::vector<std::tuple<const char*, const char*, Bytes>> addresses;
+    if (r.addrs.v4) addresses.emplace_back(kHairpinSet4, kMasqAllSet4, encode_addr(*r.addrs.v4));
+    if (r.addrs.v6) addresses.emplace_back(kHairpinSet6, kMasqAllSet6, encode_addr(*r.addrs.v6));
     bool hairpin = false, masq = false;
-    if (r.addrs.v4) {
-      auto h = member(kHairpinSet4, encode_addr(*r.addrs.v4));
-      auto m = member(kMasqAllSet4, encode_addr(*r.addrs.v4));
+    for (const auto& [hairpin_set, masq_set, key] : addresses) {
+      auto h = member(hairpin_set, key);
       if (!h) return h.take_error();
-      if (!m) return m.take_error();
-      hairpin |= *h;
-      masq |= *m;
-    }
-    if (r.addrs.v6) {
-      auto h = member(kHairpinSet6, encode_addr(*r.addrs.v6));
-      auto m = member(kMasqAllSet6, encode_addr(*r.addrs.v6));
-      if (!h) return h.take_error();
+      auto m = member(masq_set, key);
       if (!m) return m.take_error();
       hairpin |= *h;
       masq |= *m;

@@ -1,5 +1,6 @@
 // MappingTable over the in-memory fake: the batches it builds, ownership, conflicts, retries.
 #include "nftpm/mapping_table.h"
+#include "test_values.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -9,19 +10,6 @@
 namespace nftpm {
 namespace {
 
-in_addr v4(const char* s) {
-  in_addr a{};
-  inet_pton(AF_INET, s, &a);
-  return a;
-}
-in6_addr v6(const char* s) {
-  in6_addr a{};
-  inet_pton(AF_INET6, s, &a);
-  return a;
-}
-OwnerTag owner(const std::string& id, const std::string& net = "net1") {
-  return *OwnerTag::make(net, id, "eth0");
-}
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;

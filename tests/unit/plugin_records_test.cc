@@ -9,16 +9,12 @@
 #include "nftpm/layout.h"
 #include "nftpm/plugin.h"
 #include "nftpm/restore.h"
+#include "test_values.h"
 
 namespace nftpm {
 namespace {
 
 using nlohmann::json;
-
-const std::string kStateDir = "/run/cni/nft-port-mapper";
-const std::string kBoot = "6f1e2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-const NodeIdentity kId{kBoot, 4242};
-const std::string kNs = kStateDir + "/" + kBoot + "/netns-4242";
 
 std::map<std::string, std::string> g_env;
 std::optional<std::string> fake_getenv(const char* name) {
@@ -31,27 +27,6 @@ std::optional<std::string> fake_getenv(const char* name) {
   if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
 }
-
-// Hands the plugin a view of one shared fake, so the test can look at it afterwards.
-class SharedFake : public Nftables {
- public:
-  explicit SharedFake(FakeNftables& f) : f_(f) {}
-  Result<uint32_t> generation() override { return f_.generation(); }
-  Result<std::optional<TableContents>> list_table(const std::string& t) override { return f_.list_table(t); }
-  Result<std::optional<NftElement>> get_element(const std::string& t, const std::string& s, const Bytes& k) override {
-    return f_.get_element(t, s, k);
-  }
-  Result<std::vector<NftElement>> list_elements(const std::string& t, const std::string& s) override {
-    return f_.list_elements(t, s);
-  }
-  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> g) override {
-    return f_.commit(tx, g);
-  }
-  Result<CommitOutcome> dry_run(const NftTransaction& tx) override { return f_.dry_run(tx); }
-
- private:
-  FakeNftables& f_;
-};
 
 // Chained mode has no delegate; one that is called anyway fails the test.
 class NoDelegate : public DelegateRunner {
@@ -89,8 +64,9 @@ const json kThree = json::parse(R"([{"hostPort":8080,"containerPort":80,"protoco
                                     {"hostPort":5353,"containerPort":53,"protocol":"udp","hostIP":"0.0.0.0"},
                                     {"hostPort":9090,"containerPort":90,"protocol":"tcp","hostIP":"127.0.0.1"}])");
 
-OwnerTag owner(const std::string& id, const std::string& net = "podman") {
-  return *OwnerTag::make(net, id, "eth0");
+// The owner of an attachment of the test's network.
+OwnerTag podman_owner(const std::string& id) {
+  return owner(id, "podman");
 }
 
 class PluginRecordsTest : public ::testing::Test {
@@ -161,7 +137,7 @@ TEST_F(PluginRecordsTest, AddRecordsTheAttachmentAsConfiguredBeforeItsMappings) 
 
   auto r = record("c1");
   ASSERT_TRUE(r) << fs.dump();
-  EXPECT_EQ(r->owner, owner("c1"));
+  EXPECT_EQ(r->owner, podman_owner("c1"));
   EXPECT_EQ(r->chain, "cni-podman");
   EXPECT_EQ(r->exclude_devices, std::vector<std::string>{"podman9"});
   EXPECT_FALSE(r->options.hairpin);
@@ -300,7 +276,7 @@ TEST_F(PluginRecordsTest, DelWithoutRecordOrMappingsScansForTheOwner) {
 TEST_F(PluginRecordsTest, DelFinishesAnInterruptedDel) {
   ASSERT_EQ(run("ADD", chained(kThree)).exit_code, 0);
   RecordStore store(fs, kStateDir, kId);
-  ASSERT_TRUE(store.mark_deleting(owner("c1")));  // a DEL killed after its first step
+  ASSERT_TRUE(store.mark_deleting(podman_owner("c1")));  // a DEL killed after its first step
   auto out = run("DEL", chained(json()));
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
   EXPECT_EQ(elements_of("c1"), 0u) << nft.dump();
@@ -386,7 +362,7 @@ TEST_F(PluginRecordsTest, GcRemovesTheRecordsOfInvalidAttachmentsOnly) {
   ASSERT_EQ(run("ADD", chained(port(8005), "10.88.0.5", ""), "c5").exit_code, 0);
   ASSERT_EQ(run("ADD", chained(port(8004), "10.89.0.4", "", "other"), "c4").exit_code, 0);
   RecordStore store(fs, kStateDir, kId);
-  ASSERT_TRUE(store.mark_deleting(owner("c5")));  // an interrupted DEL of a gone container
+  ASSERT_TRUE(store.mark_deleting(podman_owner("c5")));  // an interrupted DEL of a gone container
 
   json gc = json::parse(R"({"cniVersion":"1.1.0","name":"podman","type":"nft-port-mapper",
     "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"},{"containerID":"c3","ifname":"eth0"}]})");

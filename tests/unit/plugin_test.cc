@@ -6,6 +6,7 @@
 #include <map>
 
 #include "nftpm/layout.h"
+#include "test_values.h"
 
 namespace nftpm {
 namespace {
@@ -18,27 +19,6 @@ std::optional<std::string> fake_getenv(const char* name) {
   if (it == g_env.end()) return std::nullopt;
   return it->second;
 }
-
-// Hands the plugin a view of one shared fake, so the test can look at it afterwards.
-class SharedFake : public Nftables {
- public:
-  explicit SharedFake(FakeNftables& f) : f_(f) {}
-  Result<uint32_t> generation() override { return f_.generation(); }
-  Result<std::optional<TableContents>> list_table(const std::string& t) override { return f_.list_table(t); }
-  Result<std::optional<NftElement>> get_element(const std::string& t, const std::string& s, const Bytes& k) override {
-    return f_.get_element(t, s, k);
-  }
-  Result<std::vector<NftElement>> list_elements(const std::string& t, const std::string& s) override {
-    return f_.list_elements(t, s);
-  }
-  Result<CommitOutcome> commit(const NftTransaction& tx, std::optional<uint32_t> g) override {
-    return f_.commit(tx, g);
-  }
-  Result<CommitOutcome> dry_run(const NftTransaction& tx) override { return f_.dry_run(tx); }
-
- private:
-  FakeNftables& f_;
-};
 
 struct Call {
   std::string type, command;

@@ -13,31 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_state_fs.h"
+#include "test_values.h"
 
 namespace nftpm {
 namespace {
 
 using nlohmann::json;
 using Kind = FileInfo::Kind;
-
-const std::string kStateDir = "/run/cni/nft-port-mapper";
-const std::string kBoot = "6f1e2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-const NodeIdentity kId{kBoot, 4242};
-const std::string kNs = kStateDir + "/" + kBoot + "/netns-4242";
-
-in_addr v4(const char* s) {
-  in_addr a{};
-  inet_pton(AF_INET, s, &a);
-  return a;
-}
-in6_addr v6(const char* s) {
-  in6_addr a{};
-  inet_pton(AF_INET6, s, &a);
-  return a;
-}
-OwnerTag owner(const std::string& id, const std::string& net = "net1", const std::string& ifname = "eth0") {
-  return *OwnerTag::make(net, id, ifname);
-}
 
 ::testing::AssertionResult has(const std::string& text, const std::string& needle) {
   if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();

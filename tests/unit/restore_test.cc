@@ -14,28 +14,11 @@
 #include "fake_state_fs.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
+#include "test_values.h"
 
 namespace nftpm {
 namespace {
 
-const std::string kStateDir = "/run/cni/nft-port-mapper";
-const std::string kBoot = "6f1e2a3b-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-const NodeIdentity kId{kBoot, 4242};
-const std::string kNs = kStateDir + "/" + kBoot + "/netns-4242";
-
-in_addr v4(const char* s) {
-  in_addr a{};
-  inet_pton(AF_INET, s, &a);
-  return a;
-}
-in6_addr v6(const char* s) {
-  in6_addr a{};
-  inet_pton(AF_INET6, s, &a);
-  return a;
-}
-OwnerTag owner(const std::string& id, const std::string& net = "net1") {
-  return *OwnerTag::make(net, id, "eth0");
-}
 std::string chain_of(const std::string& net) {
   return net == "net1" ? "NET1" : net == "net2" ? "NET2" : "cni-" + net;
 }
