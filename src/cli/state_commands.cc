@@ -1,5 +1,6 @@
 #include "state_commands.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -134,6 +135,9 @@ int cmd_watch(const std::string& state_dir, int settle_ms) {
       std::fflush(stdout);
       return;
     }
+    // A restore of a large node plans from set dumps of tens of MB, freed since: give the memory
+    // back, so that the watcher sleeps in a few MB again (26 MB after 10,000 mappings, 5 MB now).
+    malloc_trim(0);
     if (report->batches == 0 && report->finished_deletes.empty() && report->complete()) return;
     std::fprintf(stdout, "watch: after %s (%.1f ms):\n", why, ms);
     print_report(*report, false, stdout);
