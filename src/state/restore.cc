@@ -282,7 +282,9 @@ Result<std::vector<AttachmentRecord>> records_from_ruleset(Nftables& nft, Record
       slot.second |= t->family == AF_INET ? 1 : 2;
     }
   }
-  for (auto& [comment, seen] : by_owner) {
+  for (auto& owned : by_owner) {
+    const std::string& comment = owned.first;  // (clang 14 cannot capture a structured binding)
+    auto& seen = owned.second;
     auto found = store.get(seen.rec.owner);
     if (!found) return found.take_error();
     if (found->record && !found->deleting) continue;  // recorded already
