@@ -10,6 +10,7 @@
 #include "nftpm/plugin.h"
 #include "nftpm/restore.h"
 #include "test_values.h"
+#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

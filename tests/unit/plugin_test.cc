@@ -7,6 +7,7 @@
 
 #include "nftpm/layout.h"
 #include "test_values.h"
+#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

@@ -15,6 +15,7 @@
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "test_values.h"
+#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

@@ -9,6 +9,7 @@
 #include "nftpm/nft.h"
 #include "nftpm/owner_tag.h"
 #include "nftpm/record_store.h"
+#include "fake_nftables.h"
 
 namespace nftpm {
 

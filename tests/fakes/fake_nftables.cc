@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <sstream>
 
-#include "nftpm/nft.h"
+#include "fake_nftables.h"
 
 namespace nftpm {
 
