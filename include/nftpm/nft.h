@@ -171,5 +171,4 @@ class Nftables {
 // be opened (no CAP_NET_ADMIN, no nf_tables).
 Result<std::unique_ptr<Nftables>> open_netlink_nftables();
 
-
 }  // namespace nftpm
