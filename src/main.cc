@@ -57,7 +57,12 @@ int main(int argc, char** argv) {
   fwrite(out.stdout_text.data(), 1, out.stdout_text.size(), stdout);
   fflush(stdout);
   // The answer is out: the kernel's clean-up wait on the netfilter sockets' release is paid by
-  // a child after this process has exited (include/nftpm/deferred_close.h).
-  hand_off_deferred_closes();
+  // a child after this process has exited (include/nftpm/deferred_close.h), unless the config
+  // said `"deferClose": false`.
+  if (out.defer_close) {
+    hand_off_deferred_closes();
+  } else {
+    close_kept_fds();
+  }
   return out.exit_code;
 }

@@ -33,9 +33,6 @@ Result<CniEnv> parse_cni_env(GetEnv getenv_fn = process_getenv);
 Result<CniCommand> parse_cni_command(const std::string& verb);
 const char* command_name(CniCommand c);
 
-bool valid_container_id(const std::string& id);
-bool valid_ifname(const std::string& name);
-
 // --- versions --------------------------------------------------------------------------------
 
 extern const std::vector<std::string> kSupportedVersions;

@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
 
 #include "nftpm/cni.h"
 #include "nftpm/error.h"
+#include "nftpm/owner_tag.h"
 
 namespace nftpm {
 
@@ -21,13 +23,43 @@ inline constexpr const char* kDefaultStateDir = "/run/cni/nft-port-mapper";
 
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
 const char* protocol_name(Protocol p);
+// A protocol number as the kernel stores it: its Protocol, and its name ("tcp", "udp", "sctp";
+// any other number in decimal, as nft prints it).
+std::optional<Protocol> protocol_from_number(uint8_t number);
+std::string protocol_name(uint8_t number);
 std::optional<Protocol> parse_protocol(const std::string& name);  // any case
+
+// The one address a mapping is bound to (chained mode's hostIP), parsed once, when it is made:
+// its text as given and its address. Empty: bound to no address. Two are equal when their texts
+// are.
+class HostIp {
+ public:
+  HostIp() = default;
+  HostIp(std::string text);  // NOLINT(google-explicit-constructor): read wherever a hostIP is
+  HostIp(const char* text) : HostIp(std::string(text)) {}  // NOLINT(google-explicit-constructor)
+
+  const std::string& text() const { return text_; }
+  bool empty() const { return text_.empty(); }
+  // AF_INET or AF_INET6; AF_UNSPEC when empty or not an address (which the parsers refuse).
+  int family() const { return family_; }
+  const in_addr& v4() const { return v4_; }
+  const in6_addr& v6() const { return v6_; }
+
+  bool operator==(const HostIp& o) const { return text_ == o.text_; }
+  bool operator<(const HostIp& o) const { return text_ < o.text_; }
+
+ private:
+  std::string text_;
+  int family_ = AF_UNSPEC;
+  in_addr v4_{};
+  in6_addr v6_{};
+};
 
 struct PortMapping {
   uint16_t host_port = 0;
   uint16_t container_port = 0;
   Protocol protocol = Protocol::kTcp;
-  std::string host_ip;  // empty: every local address (chained mode's hostIP)
+  HostIp host_ip;  // empty: every local address (chained mode's hostIP)
   // With host_ip empty: AF_UNSPEC maps both families (no hostIP, or ""); AF_INET or AF_INET6
   // maps that family only (hostIP "0.0.0.0" or "::", as the reference portmap reads them).
   int host_family = AF_UNSPEC;
@@ -54,10 +86,9 @@ struct NetConfig {
   std::string log_level;    // `logLevel`: error, warn, info, debug (default: info with a file, warn without)
   bool snat = true;         // hairpin and localhost masquerade, as the reference portmap's `snat`
   bool masq_all = false;    // `masqAll`: masquerade every DNATed connection to the containers
-  bool defer_close = true;  // (see below)
-  std::string state_dir =
-      kDefaultStateDir;  // `stateDir`: where attachment records are kept (record_store.h)  // `deferClose`: leave the
-                         // kernel's clean-up wait to a child (deferred_close.h)
+  bool defer_close = true;  // `deferClose`: leave the kernel's clean-up wait to a child (deferred_close.h)
+  // `stateDir`: where attachment records are kept (record_store.h)
+  std::string state_dir = kDefaultStateDir;
   std::vector<PortMapping> mappings;
   // DEL, GC, STATUS: why the mappings could not be read (they are then empty). A bad mapping
   // must not make DEL fail: libcni would stop before the attaching plugin's DEL and leak it.
@@ -76,7 +107,8 @@ inline constexpr size_t kMaxConfigBytes = 1 << 20;
 // One container asking for more host ports than this is refused rather than committed.
 inline constexpr size_t kMaxMappings = 8192;
 
-bool valid_network_name(const std::string& name);
+// Network names: valid_network_name (owner_tag.h). Chain names follow the same rule and may not
+// be one of the table's own chains (layout.h).
 bool valid_chain_name(const std::string& name);
 
 Result<NetConfig> parse_net_config(const std::string& text, CniCommand command);

@@ -14,11 +14,11 @@ struct mnl_socket;
 
 namespace nftpm {
 
-// Turns deferral on for this process (the plugin does; the CLI and the tests do not).
+// The one switch, thrown once by main for a plugin call (the CLI and the tests leave it off):
+// from here on this process keeps its netfilter sockets' last references until it has answered.
+// What then becomes of them is the config's choice, which main reads from the call's output
+// (PluginOutput::defer_close): hand_off_deferred_closes() or close_kept_fds().
 void enable_deferred_close();
-// Turns it off again (`"deferClose": false`, for a caller that is a child subreaper and never
-// reaps strangers); fds already kept are closed here.
-void disable_deferred_close();
 // Closes `s`; with deferral on, a duplicate of its fd is kept for hand_off_deferred_closes().
 // Every call defers, not only those that deleted: another call's recent deletion (the DEL just
 // before an ADD, under churn) leaves the same wait pending, and a fork costs far less.
@@ -29,5 +29,8 @@ void defer_close_fd(int fd);
 // After the answer is written and flushed: gives the kept fds to a child that closes them once
 // this process has exited. Returns at once; without kept fds, or if fork fails, closes them here.
 void hand_off_deferred_closes();
+// `"deferClose": false` (a caller that is a child subreaper and never reaps strangers): after the
+// answer, closes the kept fds here, paying the wait in this process, and forks nothing.
+void close_kept_fds();
 
 }  // namespace nftpm

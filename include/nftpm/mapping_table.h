@@ -31,6 +31,12 @@ struct MappingOptions {
 // (container ID, ifname) pairs of cni.dev/valid-attachments.
 using Attachments = std::set<std::pair<std::string, std::string>>;
 
+// Reads what to remove with `collect` and deletes it in one batch guarded by the generation read
+// before it; when the ruleset changed in between, reads again. Returns what was removed. How
+// every removal of owned elements is done (MappingTable, table_admin.h).
+using CollectElements = std::function<Result<std::vector<NftElement>>()>;
+Result<std::vector<NftElement>> remove_guarded(Nftables& nft, const CollectElements& collect);
+
 class MappingTable {
  public:
   MappingTable(Nftables& nft, NetworkLayout layout, std::vector<std::string> exclude_devices,
@@ -68,7 +74,6 @@ class MappingTable {
   Status resolve_conflict(const OwnerTag& owner, const Wanted& w);
   // The elements `select` picks from every set that holds owned elements (table and network).
   Result<std::vector<NftElement>> scan(const std::function<bool(const NftElement&)>& select);
-  Result<std::vector<NftElement>> remove_guarded(const std::function<Result<std::vector<NftElement>>()>& collect);
 
   Nftables& nft_;
   NetworkLayout layout_;

@@ -21,11 +21,10 @@ using Bytes = std::vector<uint8_t>;
 struct NftElement {
   std::string set;
   Bytes key;
-  Bytes data;              // map data; empty for plain sets and verdict maps
-  std::string goto_chain;  // verdict maps: the chain the element jumps to (goto)
-  std::string comment;     // owner tag, stored as NFTNL_UDATA_SET_ELEM_COMMENT
+  Bytes data;           // map data; empty for plain sets
+  std::string comment;  // owner tag, stored as NFTNL_UDATA_SET_ELEM_COMMENT
 
-  bool same_value(const NftElement& o) const { return data == o.data && goto_chain == o.goto_chain; }
+  bool same_value(const NftElement& o) const { return data == o.data; }
   bool operator==(const NftElement&) const = default;
 };
 

@@ -18,10 +18,15 @@ namespace nftpm {
 struct PluginOutput {
   std::string stdout_text;  // a result or an error document
   int exit_code = 0;
+  // The config's `deferClose` (true without a readable config): may the netfilter sockets' last
+  // close be left to a child after the answer (deferred_close.h)? main acts on it.
+  bool defer_close = true;
 };
 
 // Opens the kernel interface only when the verb needs it.
 using NftablesFactory = std::function<Result<std::unique_ptr<Nftables>>()>;
+
+class CallLog;
 
 // What a verb does to the node besides nftables: stale conntrack entries and route_localnet.
 // Failures there are logged, not fatal: the mappings themselves are in place.
@@ -30,6 +35,25 @@ class NodeEffects {
   virtual ~NodeEffects() = default;
   virtual void sweep_conntrack(const std::vector<ConntrackSweep>& sweeps) = 0;
   virtual void enable_localhost(const in_addr& container) = 0;
+
+  // For the length of one plugin call, warnings go to that call's log (call_log.h).
+  class Reporting {
+   public:
+    Reporting(NodeEffects& effects, CallLog& log);
+    ~Reporting();
+    Reporting(const Reporting&) = delete;
+    Reporting& operator=(const Reporting&) = delete;
+
+   private:
+    NodeEffects& effects_;
+  };
+
+ protected:
+  // To the call's log at warn level; outside a call, to stderr in the log's form.
+  void warn(const std::string& text) const;
+
+ private:
+  CallLog* log_ = nullptr;
 };
 // Does nothing: the default, so that code under test never touches the machine it runs on.
 NodeEffects& no_node_effects();

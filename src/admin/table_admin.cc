@@ -30,10 +30,6 @@ Result<std::vector<std::string>> owned_sets(Nftables& nft) {
   return out;
 }
 
-const char* proto_name(uint8_t p) {
-  return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?";
-}
-
 }  // namespace
 
 std::optional<MappingView> view_of(const NftElement& e, const std::string& chain) {
@@ -41,7 +37,7 @@ std::optional<MappingView> view_of(const NftElement& e, const std::string& chain
   auto t = decode_target(e.data);
   if (!k || !t) return std::nullopt;
   MappingView v;
-  v.protocol = proto_name(k->proto);
+  v.protocol = protocol_name(k->proto);
   v.host_ip = k->host_ip;
   v.host_port = k->port;
   char buf[INET6_ADDRSTRLEN];
@@ -80,9 +76,7 @@ Result<std::vector<MappingView>> list_mappings(Nftables& nft) {
 }
 
 Result<std::vector<NftElement>> remove_owned_where(Nftables& nft, const std::function<bool(const OwnerTag&)>& select) {
-  for (int attempt = 0; attempt < MappingTable::kMaxAttempts; ++attempt) {
-    auto gen = nft.generation();
-    if (!gen) return gen.take_error();
+  return remove_guarded(nft, [&]() -> Result<std::vector<NftElement>> {
     auto sets = owned_sets(nft);
     if (!sets) return sets.take_error();
     std::vector<NftElement> picked;
@@ -94,17 +88,8 @@ Result<std::vector<NftElement>> remove_owned_where(Nftables& nft, const std::fun
         if (o && select(*o)) picked.push_back(std::move(e));
       }
     }
-    if (picked.empty()) return picked;
-    NftTransaction tx(kTableName);
-    tx.delete_elements(picked);
-    auto out = nft.commit(tx, *gen);
-    if (!out) return out.take_error();
-    if (out->error == 0) return picked;
-    if (out->error != ERESTART && out->error != ENOENT) {
-      return Error(ErrorCode::kNftablesFailure, std::string("removing mappings: ") + std::strerror(out->error));
-    }
-  }
-  return Error(ErrorCode::kTryAgainLater, "the nftables ruleset kept changing while removing mappings");
+    return picked;
+  });
 }
 
 Result<size_t> count_owned(Nftables& nft) {

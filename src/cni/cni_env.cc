@@ -1,7 +1,7 @@
-#include <cctype>
 #include <cstdlib>
 
 #include "nftpm/cni.h"
+#include "nftpm/owner_tag.h"
 
 namespace nftpm {
 
@@ -30,27 +30,6 @@ Result<CniCommand> parse_cni_command(const std::string& verb) {
   }
   return Error(ErrorCode::kUnsupportedCommand, "unsupported CNI_COMMAND '" + verb + "'",
                "expected one of ADD, DEL, CHECK, VERSION, GC, STATUS");
-}
-
-// The CNI specification's container ID: alphanumerics, '_', '.' and '-', starting alphanumeric.
-bool valid_container_id(const std::string& id) {
-  if (id.empty() || id.size() > 200) return false;
-  if (!std::isalnum(static_cast<unsigned char>(id[0]))) return false;
-  for (char ch : id) {
-    auto c = static_cast<unsigned char>(ch);
-    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-')) return false;
-  }
-  return true;
-}
-
-// A Linux interface name: 1-15 bytes, printable, no '/', ':' or white space, not "." or "..".
-bool valid_ifname(const std::string& name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  for (char ch : name) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c >= 0x7f || c == '/' || c == ':') return false;
-  }
-  return true;
 }
 
 namespace {

@@ -1,5 +1,3 @@
-#include <cctype>
-
 #include "nftpm/config.h"
 #include "nftpm/layout.h"
 
@@ -11,16 +9,6 @@ namespace {
 
 Error invalid(const std::string& why, const std::string& details = {}) {
   return Error(ErrorCode::kInvalidConfig, "invalid network config: " + why, details);
-}
-
-bool name_chars_ok(const std::string& s, size_t max_len) {
-  if (s.empty() || s.size() > max_len) return false;
-  if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-')) return false;
-  }
-  return true;
 }
 
 Result<std::string> required_string(const json& j, const char* key) {
@@ -39,14 +27,15 @@ Result<std::optional<std::string>> optional_string(const json& j, const char* ke
 
 }  // namespace
 
-bool valid_network_name(const std::string& name) {
-  return name_chars_ok(name, 64);
-}
 bool valid_chain_name(const std::string& name) {
-  return name_chars_ok(name, 64) && !is_reserved_name(name);
+  return valid_cni_name(name, 64) && !is_reserved_name(name);
 }
 
-Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) {
+namespace {
+
+// Each step reads the keys of one concept into `c`, in the order their errors are reported.
+
+Result<json> read_document(const std::string& text) {
   if (text.size() > kMaxConfigBytes) {
     return Error(ErrorCode::kReadFailure, "network config is larger than 1 MiB");
   }
@@ -64,9 +53,11 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     return Error(ErrorCode::kDecodeFailure, "network config is not valid JSON", where);
   }
   if (!j.is_object()) return Error(ErrorCode::kDecodeFailure, "network config is not a JSON object");
+  return j;
+}
 
-  NetConfig c;
-  c.raw = j;
+// name, cniVersion, type, chain.
+Status read_names(const json& j, NetConfig& c) {
   auto name = required_string(j, "name");
   if (!name) return name.take_error();
   if (!valid_network_name(*name)) {
@@ -94,10 +85,13 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
   if (!valid_chain_name(c.chain)) {
     return invalid("\"chain\" '" + c.chain + "' is not a valid chain name",
                    "1-64 characters of letters, digits, '_', '.' and '-', starting with a letter or digit, "
-                   "and not one of the table's own names (prerouting, output, postrouting, localnet-guard, dispatch) "
+                   "and not one of the table's own names (prerouting, output, postrouting, localnet-guard) "
                    "nor end in -hostip");
   }
+  return ok_status();
+}
 
+Status read_exclude_devices(const json& j, NetConfig& c) {
   if (auto it = j.find("excludeDevices"); it != j.end() && !it->is_null()) {
     if (!it->is_array()) return invalid("\"excludeDevices\" must be an array of interface names");
     for (const auto& d : *it) {
@@ -107,7 +101,11 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
       c.exclude_devices.push_back(d.get<std::string>());
     }
   }
+  return ok_status();
+}
 
+// logFile, logLevel, stateDir: where the call writes.
+Status read_files(const json& j, NetConfig& c) {
   auto log_file = optional_string(j, "logFile");
   if (!log_file) return log_file.take_error();
   c.log_file = log_file->value_or("");
@@ -132,7 +130,11 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     c.state_dir = d;
     while (c.state_dir.size() > 1 && c.state_dir.back() == '/') c.state_dir.pop_back();
   }
+  return ok_status();
+}
 
+// delegate, delegateTimeout, prevResult: what the plugin maps to.
+Status read_attachment(const json& j, NetConfig& c) {
   if (auto it = j.find("delegateTimeout"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 3600) {
       return invalid("\"delegateTimeout\" must be a whole number of seconds in 1..3600");
@@ -151,29 +153,34 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
     if (!it->is_object()) return invalid("\"prevResult\" must be an object");
     c.prev_result = *it;
   }
+  return ok_status();
+}
 
-  // Mappings: Mesos injects them under args; runtimes under runtimeConfig. DEL and CHECK carry
-  // the same document as ADD.
-  auto mappings = [&]() -> Result<std::vector<PortMapping>> {
-    std::vector<PortMapping> all;
-    if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
-      if (!it->is_object()) return Error(ErrorCode::kBadPortMappings, "invalid args: \"args\" is not an object");
-      auto m = parse_mesos_port_mappings(*it);
-      if (!m) return m.take_error();
-      all = *m;
-    }
-    if (auto it = j.find("runtimeConfig"); it != j.end() && !it->is_null()) {
-      auto m = parse_runtime_port_mappings(*it);
-      if (!m) return m.take_error();
-      all.insert(all.end(), m->begin(), m->end());
-    }
-    if (all.size() > kMaxMappings) {
-      return Error(ErrorCode::kBadPortMappings, "too many port mappings: " + std::to_string(all.size()) + " (at most " +
-                                                    std::to_string(kMaxMappings) + " per container)");
-    }
-    if (auto s = check_no_duplicate_host_ports(all); !s) return s.take_error();
-    return all;
-  }();
+// Mesos injects the mappings under args; runtimes under runtimeConfig. DEL and CHECK carry the
+// same document as ADD.
+Result<std::vector<PortMapping>> read_mappings(const json& j) {
+  std::vector<PortMapping> all;
+  if (auto it = j.find("args"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Error(ErrorCode::kBadPortMappings, "invalid args: \"args\" is not an object");
+    auto m = parse_mesos_port_mappings(*it);
+    if (!m) return m.take_error();
+    all = *m;
+  }
+  if (auto it = j.find("runtimeConfig"); it != j.end() && !it->is_null()) {
+    auto m = parse_runtime_port_mappings(*it);
+    if (!m) return m.take_error();
+    all.insert(all.end(), m->begin(), m->end());
+  }
+  if (all.size() > kMaxMappings) {
+    return Error(ErrorCode::kBadPortMappings, "too many port mappings: " + std::to_string(all.size()) + " (at most " +
+                                                  std::to_string(kMaxMappings) + " per container)");
+  }
+  if (auto s = check_no_duplicate_host_ports(all); !s) return s.take_error();
+  return all;
+}
+
+Status read_mappings_into(const json& j, CniCommand command, NetConfig& c) {
+  auto mappings = read_mappings(j);
   if (mappings) {
     c.mappings = std::move(*mappings);
   } else if (command == CniCommand::kDel || command == CniCommand::kGc || command == CniCommand::kStatus) {
@@ -183,7 +190,11 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
   } else {
     return mappings.take_error();
   }
+  return ok_status();
+}
 
+// snat, masqAll, deferClose, markMasqBit, and the keys refused.
+Status read_options(const json& j, NetConfig& c) {
   // The reference portmap plugin's keys, where they mean the same here; and deferClose.
   for (auto [key, field] : {std::pair{"snat", &c.snat}, {"masqAll", &c.masq_all}, {"deferClose", &c.defer_close}}) {
     auto it = j.find(key);
@@ -204,21 +215,40 @@ Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) 
                  "it would need nft rule syntax evaluated at run time; use excludeDevices and hostIP bindings, "
                  "or filter in a table of your own");
   }
+  return ok_status();
+}
 
-  if (command == CniCommand::kGc) {
-    auto it = j.find("cni.dev/valid-attachments");
-    if (it == j.end() || it->is_null()) return invalid("GC needs \"cni.dev/valid-attachments\"");
-    if (!it->is_array()) return invalid("\"cni.dev/valid-attachments\" must be an array");
-    for (const auto& a : *it) {
-      if (!a.is_object()) return invalid("a valid attachment is not an object");
-      auto id = a.find("containerID");
-      auto ifn = a.find("ifname");
-      if (id == a.end() || !id->is_string() || ifn == a.end() || !ifn->is_string()) {
-        return invalid("a valid attachment needs string \"containerID\" and \"ifname\"");
-      }
-      c.valid_attachments.emplace_back(id->get<std::string>(), ifn->get<std::string>());
+// GC: cni.dev/valid-attachments.
+Status read_valid_attachments(const json& j, NetConfig& c) {
+  auto it = j.find("cni.dev/valid-attachments");
+  if (it == j.end() || it->is_null()) return invalid("GC needs \"cni.dev/valid-attachments\"");
+  if (!it->is_array()) return invalid("\"cni.dev/valid-attachments\" must be an array");
+  for (const auto& a : *it) {
+    if (!a.is_object()) return invalid("a valid attachment is not an object");
+    auto id = a.find("containerID");
+    auto ifn = a.find("ifname");
+    if (id == a.end() || !id->is_string() || ifn == a.end() || !ifn->is_string()) {
+      return invalid("a valid attachment needs string \"containerID\" and \"ifname\"");
     }
+    c.valid_attachments.emplace_back(id->get<std::string>(), ifn->get<std::string>());
   }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) {
+  auto j = read_document(text);
+  if (!j) return j.take_error();
+  NetConfig c;
+  c.raw = *j;
+  NFTPM_TRY(read_names(*j, c));
+  NFTPM_TRY(read_exclude_devices(*j, c));
+  NFTPM_TRY(read_files(*j, c));
+  NFTPM_TRY(read_attachment(*j, c));
+  NFTPM_TRY(read_mappings_into(*j, command, c));
+  NFTPM_TRY(read_options(*j, c));
+  if (command == CniCommand::kGc) NFTPM_TRY(read_valid_attachments(*j, c));
   return c;
 }
 

@@ -11,6 +11,15 @@ namespace nftpm {
 
 using nlohmann::json;
 
+HostIp::HostIp(std::string text) : text_(std::move(text)) {
+  if (text_.empty()) return;
+  if (inet_pton(AF_INET, text_.c_str(), &v4_) == 1) {
+    family_ = AF_INET;
+  } else if (inet_pton(AF_INET6, text_.c_str(), &v6_) == 1) {
+    family_ = AF_INET6;
+  }
+}
+
 const char* protocol_name(Protocol p) {
   switch (p) {
     case Protocol::kTcp: return "tcp";
@@ -18,6 +27,18 @@ const char* protocol_name(Protocol p) {
     case Protocol::kSctp: return "sctp";
   }
   return "?";
+}
+
+std::optional<Protocol> protocol_from_number(uint8_t number) {
+  for (Protocol p : {Protocol::kTcp, Protocol::kUdp, Protocol::kSctp}) {
+    if (static_cast<uint8_t>(p) == number) return p;
+  }
+  return std::nullopt;
+}
+
+std::string protocol_name(uint8_t number) {
+  auto p = protocol_from_number(number);
+  return p ? protocol_name(*p) : std::to_string(number);
 }
 
 std::optional<Protocol> parse_protocol(const std::string& name) {
@@ -119,32 +140,30 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
     PortMapping pm{*host, *ctr, *proto, {}};
     if (auto h = m.find("hostIP"); h != m.end() && !h->is_null()) {
       if (!h->is_string()) return bad_mapping(where, "\"hostIP\" must be a string");
-      std::string ip = h->get<std::string>();
+      HostIp ip(h->get<std::string>());
       // An unspecified address binds no address but keeps its family (the reference plugin
       // skips mappings whose hostIP is of the other family, and matches no address for these).
-      in_addr a4{};
-      in6_addr a6{};
       if (ip.empty()) {
         // every local address of both families
-      } else if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) {
-        if (a4.s_addr == htonl(INADDR_ANY)) {
+      } else if (ip.family() == AF_INET) {
+        if (ip.v4().s_addr == htonl(INADDR_ANY)) {
           pm.host_family = AF_INET;
         } else {
           pm.host_ip = ip;
         }
-      } else if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6)) {
+      } else if (ip.family() == AF_INET6) {
+        if (IN6_IS_ADDR_LOOPBACK(&ip.v6())) {
           return bad_mapping(where,
                              "\"hostIP\" ::1 cannot be mapped: IPv6 drops a loopback destination that would "
                              "have to reach another namespace (127.0.0.1 can be mapped)");
         }
-        if (IN6_IS_ADDR_UNSPECIFIED(&a6)) {
+        if (IN6_IS_ADDR_UNSPECIFIED(&ip.v6())) {
           pm.host_family = AF_INET6;
         } else {
           pm.host_ip = ip;
         }
       } else {
-        return bad_mapping(where, "\"hostIP\" '" + ip + "' is not an IP address");
+        return bad_mapping(where, "\"hostIP\" '" + ip.text() + "' is not an IP address");
       }
     }
     out.push_back(pm);
@@ -159,7 +178,7 @@ Status check_no_duplicate_host_ports(const std::vector<PortMapping>& mappings) {
   std::map<std::tuple<Protocol, uint16_t, std::string>, int> asked;
   for (const auto& m : mappings) {
     int families = m.host_family == AF_INET ? kV4 : m.host_family == AF_INET6 ? kV6 : kV4 | kV6;
-    int& have = asked[{m.protocol, m.host_port, m.host_ip}];
+    int& have = asked[{m.protocol, m.host_port, m.host_ip.text()}];
     if (have & families) {
       return Error(ErrorCode::kBadPortMappings, std::string("host port ") + protocol_name(m.protocol) + "/" +
                                                     std::to_string(m.host_port) + " is requested twice");

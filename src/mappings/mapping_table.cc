@@ -5,8 +5,6 @@
 //   means another process committed in between, so we read again and retry.
 #include "nftpm/mapping_table.h"
 
-#include <arpa/inet.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -33,43 +31,52 @@ bool is_address_set(const std::string& set) {
   return set == kHairpinSet4 || set == kHairpinSet6 || set == kMasqAllSet4 || set == kMasqAllSet6;
 }
 
+// Where a mapping lives, all under one key: its claim, and the network's map of each family the
+// key can serve (empty: none). ADD, DEL and CHECK all find a mapping's elements through this.
+struct MappingKey {
+  const char* claim_set = nullptr;
+  Bytes key;
+  std::string v4_map, v6_map;
+  bool bound = false;  // to a host IP, and so to that IP's family only
+};
+
+std::optional<MappingKey> mapping_key(const PortMapping& m, const NetworkLayout& layout) {
+  if (m.host_ip.empty()) {
+    return MappingKey{kPortSet, encode_key(m.protocol, m.host_port), layout.v4_map(), layout.v6_map()};
+  }
+  if (m.host_ip.family() == AF_INET) {
+    return MappingKey{
+        kPortSet4, encode_bound_key(m.host_ip.v4(), m.protocol, m.host_port), layout.v4_bound_map(), {}, true};
+  }
+  if (m.host_ip.family() == AF_INET6) {
+    return MappingKey{
+        kPortSet6, encode_bound_key(m.host_ip.v6(), m.protocol, m.host_port), {}, layout.v6_bound_map(), true};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 MappingTable::Wanted MappingTable::wanted_elements(const OwnerTag& owner, const std::vector<PortMapping>& mappings,
                                                    const ContainerAddrs& addrs) const {
   Wanted w;
   std::string tag = owner.encode();
-  std::set<Bytes> claimed;  // 0.0.0.0:P and [::]:P together claim P once
+  std::set<std::pair<std::string, Bytes>> claimed;  // 0.0.0.0:P and [::]:P together claim P once
   for (const auto& m : mappings) {
-    if (m.host_ip.empty()) {
-      // An unspecified hostIP of one family maps that family only, and nothing when the
-      // container has no address of it (as the reference plugin skips it).
-      bool v4 = addrs.v4 && m.host_family != AF_INET6;
-      bool v6 = addrs.v6 && m.host_family != AF_INET;
-      if (!v4 && !v6 && m.host_family != AF_UNSPEC) continue;
-      Bytes key = encode_key(m.protocol, m.host_port);
-      if (claimed.insert(key).second) w.ports.push_back({kPortSet, key, {}, {}, tag});
-      if (v4) w.ports.push_back({layout_.v4_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
-      if (v6) w.ports.push_back({layout_.v6_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
-      continue;
-    }
-    // A host IP binds the mapping to that address, and so to its family only.
-    in_addr h4{};
-    in6_addr h6{};
-    if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
-      if (!addrs.v4) continue;
-      Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
-      w.ports.push_back({kPortSet4, key, {}, {}, tag});
-      w.ports.push_back({layout_.v4_bound_map(), key, encode_v4_target(*addrs.v4, m.container_port), {}, tag});
-    } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
-      if (!addrs.v6) continue;
-      Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
-      w.ports.push_back({kPortSet6, key, {}, {}, tag});
-      w.ports.push_back({layout_.v6_bound_map(), key, encode_v6_target(*addrs.v6, m.container_port), {}, tag});
-    }
+    auto k = mapping_key(m, layout_);
+    if (!k) continue;
+    // A host IP binds the mapping to its family; an unspecified hostIP of one family maps that
+    // family only. Either maps nothing when the container has no address of it (as the reference
+    // plugin skips it); no hostIP at all still claims the port.
+    bool v4 = addrs.v4 && !k->v4_map.empty() && (k->bound || m.host_family != AF_INET6);
+    bool v6 = addrs.v6 && !k->v6_map.empty() && (k->bound || m.host_family != AF_INET);
+    if (!v4 && !v6 && (k->bound || m.host_family != AF_UNSPEC)) continue;
+    if (claimed.insert({k->claim_set, k->key}).second) w.ports.push_back({k->claim_set, k->key, {}, tag});
+    if (v4) w.ports.push_back({k->v4_map, k->key, encode_v4_target(*addrs.v4, m.container_port), tag});
+    if (v6) w.ports.push_back({k->v6_map, k->key, encode_v6_target(*addrs.v6, m.container_port), tag});
   }
   if (!w.ports.empty()) {
-    auto add_addr = [&](const char* set, const Bytes& key) { w.addresses.push_back({set, key, {}, {}, tag}); };
+    auto add_addr = [&](const char* set, const Bytes& key) { w.addresses.push_back({set, key, {}, tag}); };
     if (options_.hairpin && addrs.v4) add_addr(kHairpinSet4, encode_addr(*addrs.v4));
     if (options_.hairpin && addrs.v6) add_addr(kHairpinSet6, encode_addr(*addrs.v6));
     if (options_.masq_all && addrs.v4) add_addr(kMasqAllSet4, encode_addr(*addrs.v4));
@@ -82,7 +89,7 @@ Status MappingTable::add(const OwnerTag& owner, const std::vector<PortMapping>& 
   Wanted w = wanted_elements(owner, mappings, addrs);
   if (w.ports.empty()) return ok_status();
   std::vector<NftElement> excluded;
-  for (const auto& d : exclude_devices_) excluded.push_back({layout_.exclude_set(), encode_ifname(d), {}, {}, {}});
+  for (const auto& d : exclude_devices_) excluded.push_back({layout_.exclude_set(), encode_ifname(d), {}, {}});
 
   bool create_layout = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -165,9 +172,11 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
                                                      const std::optional<std::vector<PortMapping>>& mappings) {
   std::string tag = owner.encode();
   // The owner is compared whole: P never matches P.C, network a never matches network ab.
-  if (!mappings) return remove_guarded([&] { return scan([&](const NftElement& e) { return e.comment == tag; }); });
+  if (!mappings) {
+    return remove_guarded(nft_, [&] { return scan([&](const NftElement& e) { return e.comment == tag; }); });
+  }
 
-  return remove_guarded([&]() -> Result<std::vector<NftElement>> {
+  return remove_guarded(nft_, [&]() -> Result<std::vector<NftElement>> {
     std::vector<NftElement> owned;
     auto take = [&](const std::string& set, const Bytes& key) -> Status {
       auto have = nft_.get_element(kTableName, set, key);
@@ -177,21 +186,12 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
     };
     std::set<std::pair<std::string, Bytes>> looked_up;
     for (const auto& m : *mappings) {
-      std::vector<std::pair<std::string, Bytes>> keys;
-      in_addr h4{};
-      in6_addr h6{};
-      if (m.host_ip.empty()) {
-        Bytes key = encode_key(m.protocol, m.host_port);
-        keys = {{kPortSet, key}, {layout_.v4_map(), key}, {layout_.v6_map(), key}};
-      } else if (inet_pton(AF_INET, m.host_ip.c_str(), &h4) == 1) {
-        Bytes key = encode_bound_key(h4, m.protocol, m.host_port);
-        keys = {{kPortSet4, key}, {layout_.v4_bound_map(), key}};
-      } else if (inet_pton(AF_INET6, m.host_ip.c_str(), &h6) == 1) {
-        Bytes key = encode_bound_key(h6, m.protocol, m.host_port);
-        keys = {{kPortSet6, key}, {layout_.v6_bound_map(), key}};
-      }
-      for (const auto& kv : keys) {
-        if (looked_up.insert(kv).second) NFTPM_TRY(take(kv.first, kv.second));  // 0.0.0.0:P and [::]:P share keys
+      // Every family the key can serve, whatever the mapping's: what is there under it is looked at.
+      auto k = mapping_key(m, layout_);
+      if (!k) continue;
+      for (const std::string& set : {std::string(k->claim_set), k->v4_map, k->v6_map}) {
+        // 0.0.0.0:P and [::]:P share keys
+        if (!set.empty() && looked_up.insert({set, k->key}).second) NFTPM_TRY(take(set, k->key));
       }
     }
     // The container's addresses, learnt from its mappings' targets, key its address elements.
@@ -211,7 +211,7 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
 }
 
 Result<std::vector<NftElement>> MappingTable::gc(const std::string& network, const Attachments& valid) {
-  return remove_guarded([&] {
+  return remove_guarded(nft_, [&] {
     return scan([&](const NftElement& e) {
       auto o = OwnerTag::decode(e.comment);
       return o && o->network == network && !valid.count({o->container_id, o->ifname});
@@ -233,18 +233,15 @@ Result<std::vector<NftElement>> MappingTable::scan(const std::function<bool(cons
   return picked;
 }
 
-// Reads what to remove with `collect` and deletes it in one batch guarded by the generation read
-// before it; when the ruleset changed in between, reads again.
-Result<std::vector<NftElement>> MappingTable::remove_guarded(
-    const std::function<Result<std::vector<NftElement>>()>& collect) {
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto gen = nft_.generation();
+Result<std::vector<NftElement>> remove_guarded(Nftables& nft, const CollectElements& collect) {
+  for (int attempt = 0; attempt < MappingTable::kMaxAttempts; ++attempt) {
+    auto gen = nft.generation();
     if (!gen) return gen.take_error();
     auto picked = collect();
     if (!picked || picked->empty()) return picked;
     NftTransaction tx(kTableName);
     tx.delete_elements(*picked);
-    auto out = nft_.commit(tx, *gen);
+    auto out = nft.commit(tx, *gen);
     if (!out) return out.take_error();
     if (out->error == 0) return picked;
     if (out->error == ERESTART || out->error == ENOENT) continue;
@@ -268,11 +265,8 @@ Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>
                      "expected \"" + e.comment + "\", found \"" + (*have)->comment + "\"");
       }
       if (!(*have)->same_value(e)) {
-        auto text = [](const NftElement& x) {
-          return x.goto_chain.empty() ? describe_target(x.data) : "goto " + x.goto_chain;
-        };
         return Error(ErrorCode::kNftablesFailure, what + " points at the wrong target",
-                     "expected " + text(e) + ", found " + text(**have));
+                     "expected " + describe_target(e.data) + ", found " + describe_target((*have)->data));
       }
     }
   }

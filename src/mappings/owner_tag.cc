@@ -1,9 +1,35 @@
 #include "nftpm/owner_tag.h"
 
-#include "nftpm/cni.h"
-#include "nftpm/config.h"
+#include <cctype>
 
 namespace nftpm {
+
+bool valid_cni_name(const std::string& name, size_t max_len) {
+  if (name.empty() || name.size() > max_len) return false;
+  if (!std::isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-')) return false;
+  }
+  return true;
+}
+
+bool valid_network_name(const std::string& name) {
+  return valid_cni_name(name, 64);
+}
+
+bool valid_container_id(const std::string& id) {
+  return valid_cni_name(id, 200);
+}
+
+bool valid_ifname(const std::string& name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f || c == '/' || c == ':') return false;
+  }
+  return true;
+}
 
 std::string OwnerTag::encode() const {
   return "net=" + network + " id=" + container_id + " if=" + ifname;

@@ -45,8 +45,7 @@ void enable_deferred_close() {
   g_enabled = true;
 }
 
-void disable_deferred_close() {
-  g_enabled = false;
+void close_kept_fds() {
   close_all(g_kept);
 }
 

@@ -79,10 +79,7 @@ void add_elem(nftnl_set* s, const NftElement& el, bool with_value) {
   nftnl_set_elem* e = nftnl_set_elem_alloc();
   nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el.key.data(), el.key.size());
   if (with_value) {
-    if (!el.goto_chain.empty()) {
-      nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_GOTO));
-      nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, el.goto_chain.c_str());
-    } else if (!el.data.empty()) {
+    if (!el.data.empty()) {
       nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, el.data.data(), el.data.size());
     }
     set_elem_comment(e, el.comment);
@@ -349,9 +346,7 @@ NftElement element_from(nftnl_set_elem* e, const std::string& set) {
   if (const void* k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len); k && len) {
     out.key.assign(static_cast<const uint8_t*>(k), static_cast<const uint8_t*>(k) + len);
   }
-  if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
-    out.goto_chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-  } else if (const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len); d && len) {
+  if (const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len); d && len) {
     out.data.assign(static_cast<const uint8_t*>(d), static_cast<const uint8_t*>(d) + len);
   }
   if (const void* u = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &len); u && len) {
@@ -360,6 +355,96 @@ NftElement element_from(nftnl_set_elem* e, const std::string& set) {
     if (c.value) out.comment = c.value;
   }
   return out;
+}
+
+// One message of a batch per operation, built at `at` with sequence number `seq`.
+
+void build_table_message(char* at, const std::string& table, uint32_t seq) {
+  TablePtr t(nftnl_table_alloc());
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWTABLE, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+  nftnl_table_nlmsg_build_payload(nlh, t.get());
+}
+
+void build_delete_table_message(char* at, const std::string& table, uint32_t seq) {
+  TablePtr t(nftnl_table_alloc());
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELTABLE, kFamily, NLM_F_ACK, seq);
+  nftnl_table_nlmsg_build_payload(nlh, t.get());
+}
+
+void build_chain_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq) {
+  ChainPtr c(nftnl_chain_alloc());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, op.chain.name.c_str());
+  if (op.chain.hook) {
+    uint32_t hook = *op.chain.hook == Hook::kPrerouting ? NF_INET_PRE_ROUTING
+                    : *op.chain.hook == Hook::kOutput   ? NF_INET_LOCAL_OUT
+                                                        : NF_INET_POST_ROUTING;
+    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hook);
+    nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, op.chain.priority);
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, op.chain.filter ? "filter" : "nat");
+    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  }
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWCHAIN, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+  nftnl_chain_nlmsg_build_payload(nlh, c.get());
+}
+
+void build_set_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq,
+                       uint32_t set_id) {
+  SetPtr s = make_set_ref(table, op.set.name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, set_id);
+  set_set_kind(s.get(), op.set.kind);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWSET, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
+  nftnl_set_nlmsg_build_payload(nlh, s.get());
+}
+
+void build_flush_chain_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq) {
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.chain.name.c_str());
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELRULE, kFamily, NLM_F_ACK, seq);
+  nftnl_rule_nlmsg_build_payload(nlh, r.get());
+}
+
+void build_rule_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq) {
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.rule.chain.c_str());
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
+  build_rule_exprs(r.get(), op.rule);
+  // Without NLM_F_APPEND (and no position) the kernel inserts the rule at the chain's head.
+  uint16_t where = op.rule.at_head ? 0 : NLM_F_APPEND;
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWRULE, kFamily, NLM_F_CREATE | where | NLM_F_ACK, seq);
+  nftnl_rule_nlmsg_build_payload(nlh, r.get());
+}
+
+void build_elements_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq) {
+  bool del = op.type == NftTransaction::OpType::kDeleteElements;
+  SetPtr s = make_set_ref(table, op.elements.front().set);
+  for (const auto& e : op.elements) add_elem(s.get(), e, !del);
+  uint16_t flags = NLM_F_ACK;
+  if (!del) flags |= NLM_F_CREATE;
+  if (op.type == NftTransaction::OpType::kCreateElements) flags |= NLM_F_EXCL;
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, kFamily, flags, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+}
+
+// `set_id` numbers the sets a batch adds (each needs its own).
+void build_message(char* at, const std::string& table, const NftTransaction::Op& op, uint32_t seq, uint32_t* set_id) {
+  switch (op.type) {
+    case NftTransaction::OpType::kAddTable: return build_table_message(at, table, seq);
+    case NftTransaction::OpType::kDeleteTable: return build_delete_table_message(at, table, seq);
+    case NftTransaction::OpType::kAddChain: return build_chain_message(at, table, op, seq);
+    case NftTransaction::OpType::kAddSet: return build_set_message(at, table, op, seq, ++*set_id);
+    case NftTransaction::OpType::kFlushChain: return build_flush_chain_message(at, table, op, seq);
+    case NftTransaction::OpType::kAddRule: return build_rule_message(at, table, op, seq);
+    case NftTransaction::OpType::kCreateElements:
+    case NftTransaction::OpType::kAddElements:
+    case NftTransaction::OpType::kDeleteElements: return build_elements_message(at, table, op, seq);
+  }
 }
 
 class NetlinkNftables : public Nftables {
@@ -450,7 +535,7 @@ class NetlinkNftables : public Nftables {
   Result<std::optional<NftElement>> get_element(const std::string& table, const std::string& set,
                                                 const Bytes& key) override {
     std::optional<NftElement> found;
-    NftElement probe{set, key, {}, {}, {}};
+    NftElement probe{set, key, {}, {}};
     auto r = request(
         NFT_MSG_GETSETELEM, 0,
         [&](nlmsghdr* nlh) {
@@ -539,7 +624,10 @@ class NetlinkNftables : public Nftables {
     }
   }
 
+  // Builds one batch of `tx` (with its end message when `end`; without, the kernel checks and
+  // aborts it), sends it and reads its acks.
   Result<CommitOutcome> send_batch(const NftTransaction& tx, std::optional<uint32_t> genid, bool end);
+  Result<CommitOutcome> read_acks(uint32_t first_seq, const std::map<uint32_t, size_t>& op_of_seq);
 
   static void collect_elements(const nlmsghdr* nlh, const std::string& set, const std::function<void(NftElement)>& f) {
     SetPtr s(nftnl_set_alloc());
@@ -572,89 +660,11 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
 
   std::map<uint32_t, size_t> op_of_seq;
   uint32_t set_id = 0;
-  const std::string& table = tx.table();
   const auto& ops = tx.ops();
   for (size_t i = 0; i < ops.size(); ++i) {
-    const auto& op = ops[i];
-    char* at = static_cast<char*>(mnl_nlmsg_batch_current(batch));
     uint32_t seq = ++seq_;
     op_of_seq[seq] = i;
-    switch (op.type) {
-      case NftTransaction::OpType::kAddTable: {
-        TablePtr t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
-        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWTABLE, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
-        nftnl_table_nlmsg_build_payload(nlh, t.get());
-        break;
-      }
-      case NftTransaction::OpType::kDeleteTable: {
-        TablePtr t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table.c_str());
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELTABLE, kFamily, NLM_F_ACK, seq);
-        nftnl_table_nlmsg_build_payload(nlh, t.get());
-        break;
-      }
-      case NftTransaction::OpType::kAddChain: {
-        ChainPtr c(nftnl_chain_alloc());
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, op.chain.name.c_str());
-        if (op.chain.hook) {
-          uint32_t hook = *op.chain.hook == Hook::kPrerouting ? NF_INET_PRE_ROUTING
-                          : *op.chain.hook == Hook::kOutput   ? NF_INET_LOCAL_OUT
-                                                              : NF_INET_POST_ROUTING;
-          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hook);
-          nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, op.chain.priority);
-          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, op.chain.filter ? "filter" : "nat");
-          nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
-        }
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWCHAIN, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
-        nftnl_chain_nlmsg_build_payload(nlh, c.get());
-        break;
-      }
-      case NftTransaction::OpType::kAddSet: {
-        SetPtr s = make_set_ref(table, op.set.name);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_ID, ++set_id);
-        set_set_kind(s.get(), op.set.kind);
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWSET, kFamily, NLM_F_CREATE | NLM_F_ACK, seq);
-        nftnl_set_nlmsg_build_payload(nlh, s.get());
-        break;
-      }
-      case NftTransaction::OpType::kFlushChain: {
-        RulePtr r(nftnl_rule_alloc());
-        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.chain.name.c_str());
-        nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_DELRULE, kFamily, NLM_F_ACK, seq);
-        nftnl_rule_nlmsg_build_payload(nlh, r.get());
-        break;
-      }
-      case NftTransaction::OpType::kAddRule: {
-        RulePtr r(nftnl_rule_alloc());
-        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, op.rule.chain.c_str());
-        nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, kFamily);
-        build_rule_exprs(r.get(), op.rule);
-        // Without NLM_F_APPEND (and no position) the kernel inserts the rule at the chain's head.
-        uint16_t where = op.rule.at_head ? 0 : NLM_F_APPEND;
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWRULE, kFamily, NLM_F_CREATE | where | NLM_F_ACK, seq);
-        nftnl_rule_nlmsg_build_payload(nlh, r.get());
-        break;
-      }
-      case NftTransaction::OpType::kCreateElements:
-      case NftTransaction::OpType::kAddElements:
-      case NftTransaction::OpType::kDeleteElements: {
-        bool del = op.type == NftTransaction::OpType::kDeleteElements;
-        SetPtr s = make_set_ref(table, op.elements.front().set);
-        for (const auto& e : op.elements) add_elem(s.get(), e, !del);
-        uint16_t flags = NLM_F_ACK;
-        if (!del) flags |= NLM_F_CREATE;
-        if (op.type == NftTransaction::OpType::kCreateElements) flags |= NLM_F_EXCL;
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(at, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, kFamily, flags, seq);
-        nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-        break;
-      }
-    }
+    build_message(static_cast<char*>(mnl_nlmsg_batch_current(batch)), tx.table(), ops[i], seq, &set_id);
     if (!mnl_nlmsg_batch_next(batch)) return Error(ErrorCode::kNftablesFailure, "nftables batch buffer overflow");
   }
   if (end) {
@@ -663,8 +673,8 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
   }
 
   size_t len = mnl_nlmsg_batch_size(batch);
-  int fd = mnl_socket_get_fd(sock_.get());
   if (len > 200 * 1024) {
+    int fd = mnl_socket_get_fd(sock_.get());
     int sz = static_cast<int>(len * 2);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
@@ -672,8 +682,12 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
   if (mnl_socket_sendto(sock_.get(), mnl_nlmsg_batch_head(batch), len) < 0) {
     return nft_error("sending the nftables batch", errno);
   }
+  return read_acks(first_seq, op_of_seq);
+}
 
-  // Drain every ack; the first error decides.
+// Drains every ack of the batch whose first message is `first_seq`; the first error decides.
+Result<CommitOutcome> NetlinkNftables::read_acks(uint32_t first_seq, const std::map<uint32_t, size_t>& op_of_seq) {
+  int fd = mnl_socket_get_fd(sock_.get());
   CommitOutcome out;
   size_t acks = 0;
   std::vector<char> rx(kRecvBuffer);
@@ -697,9 +711,9 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
       }
     }
   }
-  if (out.error == 0 && acks < ops.size()) {
+  if (out.error == 0 && acks < op_of_seq.size()) {
     return Error(ErrorCode::kNftablesFailure, "the kernel acknowledged " + std::to_string(acks) + " of " +
-                                                  std::to_string(ops.size()) + " nftables messages");
+                                                  std::to_string(op_of_seq.size()) + " nftables messages");
   }
   return out;
 }
@@ -707,13 +721,11 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
 }  // namespace
 
 Result<std::unique_ptr<Nftables>> open_netlink_nftables() {
-  SocketPtr sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-  if (!sock) return nft_error("opening a netfilter netlink socket", errno);
-  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return nft_error("binding the netlink socket", errno);
-  int one = 1;
-  setsockopt(mnl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  setsockopt(mnl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-  return std::unique_ptr<Nftables>(new NetlinkNftables(std::move(sock)));
+  NetfilterSocketOptions options;
+  options.ext_ack = true;
+  auto sock = open_netfilter_socket(options, nft_error);
+  if (!sock) return sock.take_error();
+  return std::unique_ptr<Nftables>(new NetlinkNftables(std::move(*sock)));
 }
 
 }  // namespace nftpm

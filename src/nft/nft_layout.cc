@@ -7,7 +7,7 @@
 namespace nftpm {
 
 bool is_reserved_name(const std::string& chain) {
-  for (const char* n : {kPreroutingChain, kOutputChain, kPostroutingChain, kGuardChain, "dispatch"}) {
+  for (const char* n : {kPreroutingChain, kOutputChain, kPostroutingChain, kGuardChain}) {
     if (chain == n) return true;
   }
   // <chain>-hostip is a network's second chain: a network may not be named like one.
@@ -145,10 +145,6 @@ void put_proto_port(Bytes& b, Protocol proto, uint16_t port) {
   put_padded(b, &be, 2);
 }
 
-const char* proto_text(uint8_t p) {
-  return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?";
-}
-
 }  // namespace
 
 Bytes encode_key(Protocol proto, uint16_t port) {
@@ -223,7 +219,7 @@ std::optional<DecodedKey> decode_key(const Bytes& key) {
 std::string describe_key(const Bytes& key) {
   auto k = decode_key(key);
   if (!k) return "?";
-  std::string port = std::string(proto_text(k->proto)) + "/" + std::to_string(k->port);
+  std::string port = protocol_name(k->proto) + "/" + std::to_string(k->port);
   if (k->host_ip.empty()) return port;
   return port + " on " + (k->host_ip.find(':') != std::string::npos ? "[" + k->host_ip + "]" : k->host_ip);
 }

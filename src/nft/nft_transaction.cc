@@ -77,7 +77,7 @@ std::string key_text(const NftElement& e) {
   }
   auto d = decode_key(k);
   if (!d) return "?";
-  std::string s = d->proto == 6 ? "tcp" : d->proto == 17 ? "udp" : d->proto == 132 ? "sctp" : std::to_string(d->proto);
+  std::string s = protocol_name(d->proto);
   s += " . " + std::to_string(d->port);
   return d->host_ip.empty() ? s : d->host_ip + " . " + s;
 }
@@ -107,7 +107,6 @@ std::string describe_rule(const NftRule& r) {
 std::string describe_element(const NftElement& e) {
   std::ostringstream o;
   o << key_text(e);
-  if (!e.goto_chain.empty()) o << " : goto " << e.goto_chain;
   if (!e.data.empty()) o << " : " << describe_target(e.data);
   if (!e.comment.empty()) o << " comment \"" << e.comment << '"';
   return o.str();

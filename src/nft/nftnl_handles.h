@@ -2,7 +2,9 @@
 // Shared by the nftables implementation and the ruleset monitor (and their tests).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -13,6 +15,7 @@
 #include <libnftnl/udata.h>
 
 #include "nftpm/deferred_close.h"
+#include "nftpm/error.h"
 
 namespace nftpm {
 
@@ -32,5 +35,18 @@ struct SocketCloser {
   void operator()(mnl_socket* s) const { close_netfilter_socket(s); }
 };
 using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
+
+// How a netfilter netlink socket is set up for its use.
+struct NetfilterSocketOptions {
+  bool cap_ack = true;     // NETLINK_CAP_ACK: acks without the request copied back
+  bool ext_ack = false;    // NETLINK_EXT_ACK: the kernel's message with an error
+  unsigned group = 0;      // a notification group to join (NFNLGRP_*); 0: none
+  int receive_buffer = 0;  // bytes (SO_RCVBUFFORCE, else as much as rmem_max allows); 0: the default
+};
+// The error of a failed step ("opening a netfilter netlink socket", errno), worded by the caller.
+using SocketErrorFn = std::function<Error(const std::string& what, int err)>;
+// Every netfilter netlink socket of the plugin is opened here: close-on-exec, bound, set up as
+// `options` asks (nf_tables batches, the nf_tables notifications, ctnetlink).
+Result<SocketPtr> open_netfilter_socket(const NetfilterSocketOptions& options, const SocketErrorFn& error);
 
 }  // namespace nftpm

@@ -64,11 +64,8 @@ Result<PortMapping> mapping_from_json(const json& m) {
   auto host_ip = text_field(m, "hostIP");
   if (!host_ip) return host_ip.take_error();
   pm.host_ip = *host_ip;
-  in_addr a4{};
-  in6_addr a6{};
-  if (!pm.host_ip.empty() && inet_pton(AF_INET, pm.host_ip.c_str(), &a4) != 1 &&
-      inet_pton(AF_INET6, pm.host_ip.c_str(), &a6) != 1) {
-    return bad("\"hostIP\" '" + pm.host_ip + "' is not an IP address");
+  if (!pm.host_ip.empty() && pm.host_ip.family() == AF_UNSPEC) {
+    return bad("\"hostIP\" '" + pm.host_ip.text() + "' is not an IP address");
   }
   auto fam = text_field(m, "hostFamily");
   if (!fam) return fam.take_error();
@@ -92,7 +89,7 @@ std::string record_to_json(const AttachmentRecord& r, const NodeIdentity& id) {
     ms.push_back({{"protocol", protocol_name(m.protocol)},
                   {"hostPort", m.host_port},
                   {"containerPort", m.container_port},
-                  {"hostIP", m.host_ip},
+                  {"hostIP", m.host_ip.text()},
                   {"hostFamily", m.host_family == AF_INET    ? "ipv4"
                                  : m.host_family == AF_INET6 ? "ipv6"
                                                              : "any"}});

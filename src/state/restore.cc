@@ -132,7 +132,7 @@ Result<Plan> make_plan(Nftables& nft, const std::vector<AttachmentRecord>& live,
       add.push_back(e);
     }
     for (const auto& d : r.exclude_devices) {
-      NftElement x{layout.exclude_set(), encode_ifname(d), {}, {}, {}};
+      NftElement x{layout.exclude_set(), encode_ifname(d), {}, {}};
       auto have_set = kernel.set(x.set);
       if (!have_set) return have_set.take_error();
       if (!(*have_set)->count(x.key) && excluded.insert({x.set, x.key}).second) add.push_back(x);
@@ -262,7 +262,8 @@ Result<std::vector<AttachmentRecord>> records_from_ruleset(Nftables& nft, Record
       auto t = decode_target(e.data);
       if (!owner || !k || !t) continue;
       if (network && owner->network != *network) continue;
-      auto p = k->proto == 6 ? Protocol::kTcp : k->proto == 17 ? Protocol::kUdp : Protocol::kSctp;
+      auto p = protocol_from_number(k->proto);
+      if (!p) continue;
       auto& seen = by_owner[e.comment];
       if (seen.rec.chain.empty()) {
         seen.rec.owner = *owner;
@@ -277,7 +278,7 @@ Result<std::vector<AttachmentRecord>> records_from_ruleset(Nftables& nft, Record
       } else {
         seen.rec.addrs.v6 = t->addr;
       }
-      auto& slot = seen.ports[{p, k->port, bound ? k->host_ip : ""}];
+      auto& slot = seen.ports[{*p, k->port, bound ? k->host_ip : ""}];
       slot.first = t->port;
       slot.second |= t->family == AF_INET ? 1 : 2;
     }

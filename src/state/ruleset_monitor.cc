@@ -358,23 +358,13 @@ std::vector<RulesetEvent> parse_ruleset_notification(const nlmsghdr* nlh) {
 }
 
 Result<std::unique_ptr<RulesetMonitor>> open_ruleset_monitor() {
-  SocketPtr sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-  if (!sock) return monitor_error("opening a netfilter netlink socket", errno);
-  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return monitor_error("binding the netfilter netlink socket", errno);
-  }
-  int group = NFNLGRP_NFTABLES;
-  if (mnl_socket_setsockopt(sock.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-    return monitor_error("joining the nf_tables notification group", errno);
-  }
-  // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN in the initial user
-  // namespace; without it SO_RCVBUF gets what rmem_max allows.
-  int fd = mnl_socket_get_fd(sock.get());
-  int size = kReceiveBuffer;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-  return std::unique_ptr<RulesetMonitor>(new NetlinkRulesetMonitor(std::move(sock)));
+  NetfilterSocketOptions options;
+  options.cap_ack = false;  // it sends nothing
+  options.group = NFNLGRP_NFTABLES;
+  options.receive_buffer = kReceiveBuffer;
+  auto sock = open_netfilter_socket(options, monitor_error);
+  if (!sock) return sock.take_error();
+  return std::unique_ptr<RulesetMonitor>(new NetlinkRulesetMonitor(std::move(*sock)));
 }
 
 }  // namespace nftpm

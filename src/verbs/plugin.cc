@@ -6,12 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 
 #include "nftpm/call_log.h"
 #include "nftpm/config.h"
-#include "nftpm/deferred_close.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "nftpm/owner_tag.h"
@@ -96,6 +94,7 @@ class NoNodeEffects : public NodeEffects {
   void enable_localhost(const in_addr&) override {}
 };
 
+// Failures here are warnings in the call's log (its `logFile`): the mappings are in place.
 class KernelNodeEffects : public NodeEffects {
  public:
   void sweep_conntrack(const std::vector<ConntrackSweep>& sweeps) override {
@@ -111,9 +110,6 @@ class KernelNodeEffects : public NodeEffects {
     if (!dev) return warn("localhost mapping: " + dev.error().msg);
     if (auto s = enable_route_localnet(*dev); !s) warn("localhost mapping: " + s.error().msg);
   }
-
- private:
-  static void warn(const std::string& m) { fprintf(stderr, "nft-port-mapper: warning: %s\n", m.c_str()); }
 };
 
 class Plugin {
@@ -129,7 +125,7 @@ class Plugin {
         log_(log) {}
 
   PluginOutput run() {
-    if (!cfg_.defer_close) disable_deferred_close();
+    NodeEffects::Reporting reporting(effects_, log_);
     auto started = std::chrono::steady_clock::now();
     Result<std::string> out = Error(ErrorCode::kUnsupportedCommand, "unsupported");
     switch (env_.command) {
@@ -235,7 +231,7 @@ class Plugin {
     char buf[INET6_ADDRSTRLEN];
     for (const auto& m : ms) {
       s += s.empty() ? "" : ", ";
-      s += std::string(protocol_name(m.protocol)) + "/" + (m.host_ip.empty() ? "" : m.host_ip + ":") +
+      s += std::string(protocol_name(m.protocol)) + "/" + (m.host_ip.empty() ? "" : m.host_ip.text() + ":") +
            std::to_string(m.host_port) + " ->";
       if (a.v4)
         s += std::string(" ") + inet_ntop(AF_INET, &*a.v4, buf, sizeof buf) + ":" + std::to_string(m.container_port);
@@ -480,7 +476,7 @@ class Plugin {
     for (const auto& m : cfg_.mappings) {
       if (std::find(rec.mappings.begin(), rec.mappings.end(), m) == rec.mappings.end()) {
         problems->push_back("mapping " + std::string(protocol_name(m.protocol)) + "/" +
-                            (m.host_ip.empty() ? "" : m.host_ip + ":") + std::to_string(m.host_port) +
+                            (m.host_ip.empty() ? "" : m.host_ip.text() + ":") + std::to_string(m.host_port) +
                             " was never recorded for this attachment");
       }
     }
@@ -548,6 +544,20 @@ class Plugin {
 
 }  // namespace
 
+NodeEffects::Reporting::Reporting(NodeEffects& effects, CallLog& log) : effects_(effects) {
+  effects_.log_ = &log;
+}
+
+NodeEffects::Reporting::~Reporting() {
+  effects_.log_ = nullptr;
+}
+
+void NodeEffects::warn(const std::string& text) const {
+  if (log_ != nullptr) return log_->log(LogLevel::kWarn, text);
+  CallLog stderr_log;
+  stderr_log.log(LogLevel::kWarn, text);
+}
+
 NodeEffects& no_node_effects() {
   static NoNodeEffects none;
   return none;
@@ -594,7 +604,9 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   CallLog log(cfg->log_file, level);
   log.set_subject(std::string(command_name(env->command)) + " net=" + cfg->name +
                   (env->container_id.empty() ? "" : " id=" + env->container_id + " if=" + env->ifname));
-  return Plugin(*env, *cfg, nft, delegate, effects, records, log).run();
+  PluginOutput out = Plugin(*env, *cfg, nft, delegate, effects, records, log).run();
+  out.defer_close = cfg->defer_close;
+  return out;
 }
 
 }  // namespace nftpm

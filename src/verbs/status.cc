@@ -32,10 +32,10 @@ Status probe_kernel_features(Nftables& nft) {
   inet_pton(AF_INET, "192.0.2.1", &v4);
   inet_pton(AF_INET6, "2001:db8::1", &v6);
   Bytes key = encode_key(Protocol::kTcp, 1);
-  tx.create_elements({{kPortSet, key, {}, {}, "probe"}});
-  tx.create_elements({{net.v4_map(), key, encode_v4_target(v4, 1), {}, "probe"}});
-  tx.create_elements({{net.v6_map(), key, encode_v6_target(v6, 1), {}, "probe"}});
-  tx.add_elements({{net.exclude_set(), encode_ifname("probe0"), {}, {}, {}}});
+  tx.create_elements({{kPortSet, key, {}, "probe"}});
+  tx.create_elements({{net.v4_map(), key, encode_v4_target(v4, 1), "probe"}});
+  tx.create_elements({{net.v6_map(), key, encode_v6_target(v6, 1), "probe"}});
+  tx.add_elements({{net.exclude_set(), encode_ifname("probe0"), {}, {}}});
 
   auto out = nft.dry_run(tx);
   std::string kernel = "Linux " + release;

@@ -1,4 +1,4 @@
-// The floor of a plugin call (DESIGN.md §5): start, open a netfilter netlink socket, commit one
+// The floor of a plugin call: start, open a netfilter netlink socket, commit one
 // batch adding or deleting one map element, read the acks, exit. Benchmarks report every figure
 // as a multiple of this, measured in the same run.
 //
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   in_addr target{};
   inet_pton(AF_INET, "10.254.0.1", &target);
   auto port = static_cast<uint16_t>(std::atoi(argv[2]));
-  NftElement e{"floor", encode_key(Protocol::kTcp, port), encode_v4_target(target, 80), {}, "floor"};
+  NftElement e{"floor", encode_key(Protocol::kTcp, port), encode_v4_target(target, 80), "floor"};
   NftTransaction tx("nftpm_floor");
   if (argv[1][0] == 'a') {
     tx.create_elements({e});

@@ -99,7 +99,6 @@ Result<CommitOutcome> FakeNftables::commit(const NftTransaction& tx, std::option
         for (const auto& e : op.elements) {
           auto s = tab.elements.find(e.set);
           if (s == tab.elements.end()) return fail(ENOENT);
-          if (!e.goto_chain.empty() && !tab.chains.count(e.goto_chain)) return fail(ENOENT);
           auto have = s->second.find(e.key);
           if (op.type == NftTransaction::OpType::kDeleteElements) {
             if (have == s->second.end()) return fail(ENOENT);

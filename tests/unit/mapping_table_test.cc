@@ -1,7 +1,7 @@
 // MappingTable over the in-memory fake: the batches it builds, ownership, conflicts, retries.
 #include "nftpm/mapping_table.h"
-#include "test_values.h"
 #include "fake_nftables.h"
+#include "test_values.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

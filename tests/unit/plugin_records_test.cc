@@ -5,12 +5,12 @@
 
 #include <map>
 
+#include "fake_nftables.h"
 #include "fake_state_fs.h"
 #include "nftpm/layout.h"
 #include "nftpm/plugin.h"
 #include "nftpm/restore.h"
 #include "test_values.h"
-#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

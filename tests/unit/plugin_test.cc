@@ -5,9 +5,9 @@
 
 #include <map>
 
+#include "fake_nftables.h"
 #include "nftpm/layout.h"
 #include "test_values.h"
-#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

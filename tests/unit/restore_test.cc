@@ -11,11 +11,11 @@
 #include <set>
 #include <tuple>
 
+#include "fake_nftables.h"
 #include "fake_state_fs.h"
 #include "nftpm/layout.h"
 #include "nftpm/mapping_table.h"
 #include "test_values.h"
-#include "fake_nftables.h"
 
 namespace nftpm {
 namespace {

@@ -1,0 +1,37 @@
+#include "nftnl_handles.h"
+
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace nftpm {
+
+Result<SocketPtr> open_netfilter_socket(const NetfilterSocketOptions& options, const SocketErrorFn& error) {
+  SocketPtr sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
+  if (!sock) return error("opening a netfilter netlink socket", errno);
+  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    return error("binding the netfilter netlink socket", errno);
+  }
+  int fd = mnl_socket_get_fd(sock.get());
+  int one = 1;
+  if (options.cap_ack) setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  if (options.ext_ack) setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  if (options.group != 0) {
+    unsigned group = options.group;
+    if (mnl_socket_setsockopt(sock.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+      return error("joining the netfilter notification group " + std::to_string(group), errno);
+    }
+  }
+  if (options.receive_buffer > 0) {
+    // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN in the initial user
+    // namespace; without it SO_RCVBUF gets what rmem_max allows.
+    int size = options.receive_buffer;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+  }
+  return sock;
+}
+
+}  // namespace nftpm
