@@ -30,6 +30,29 @@ struct ConntrackSweep {
   std::vector<FlowTarget> targets;
 };
 
+// One conntrack entry, as much of it as a sweep looks at.
+struct ConntrackFlow {
+  int family = AF_INET;
+  uint8_t proto = 0;
+  std::optional<in6_addr> orig_dst;  // where the client sent it (v4 in the first 4 bytes)
+  uint16_t orig_dst_port = 0;
+  bool dnat = false;                  // IPS_DST_NAT: translated by a DNAT rule
+  std::optional<in6_addr> reply_src;  // where it was translated to
+  uint16_t reply_src_port = 0;
+};
+
+// The node's own addresses; 127/8 and ::1 always count.
+struct LocalAddresses {
+  std::vector<in_addr> v4;
+  std::vector<in6_addr> v6;
+  bool has(int family, const in6_addr& addr) const;
+  // This node's, from getifaddrs().
+  static LocalAddresses of_this_node();
+};
+
+// Whether sweep `s` deletes `flow` (see ConntrackSweep::Mode); `local` matters only after ADD.
+bool sweep_deletes(const ConntrackSweep& s, const ConntrackFlow& flow, const LocalAddresses& local);
+
 class ConntrackTable {
  public:
   virtual ~ConntrackTable() = default;

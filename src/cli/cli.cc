@@ -3,7 +3,6 @@
 #include "nftpm/cli.h"
 
 #include <arpa/inet.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -32,31 +31,23 @@ namespace {
 
 using nlohmann::json;
 
-int fail(const Error& e) {
-  std::cerr << "nft-port-mapper: " << e.msg << (e.details.empty() ? "" : " (" + e.details + ")") << "\n";
-  return 1;
-}
-
-Result<std::unique_ptr<Nftables>> kernel() {
-  return open_netlink_nftables();
-}
-
 // iptables-save / iptables-restore, for the old plugin's rules only: found at their usual
 // absolute paths, run with no shell and a fixed environment.
-Result<std::string> find_tool(const std::string& name) {
+Result<std::string> find_tool(ProcessRunner& processes, const std::string& name) {
   for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
     std::string p = dir + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
+    if (processes.inspect(p) == ProgramFile::kExecutable) return p;
   }
   return Error(ErrorCode::kIoFailure, name + " not found in /usr/sbin, /sbin, /usr/bin or /bin");
 }
 
-Result<std::string> run_tool(const std::string& name, const std::vector<std::string>& args, const std::string& input) {
-  auto path = find_tool(name);
+Result<std::string> run_tool(const CliSystem& sys, const std::string& name, const std::vector<std::string>& args,
+                             const std::string& input) {
+  auto path = find_tool(*sys.processes, name);
   if (!path) return path.take_error();
   std::vector<std::string> argv = {*path};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = run_process(*path, argv, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, input, 60, 256u << 20);
+  auto r = sys.processes->run({*path, argv, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}, input, 60, 256u << 20});
   if (!r) return r.take_error();
   if (r->exit_status != 0) {
     return Error(ErrorCode::kIoFailure, name + " failed (exit status " + std::to_string(r->exit_status) + ")");
@@ -78,10 +69,10 @@ std::string target_text(const MappingView& m) {
 // --- list ----------------------------------------------------------------------------------
 
 // The mappings records want and the kernel lacks, as rows (one per address family, as listed).
-Result<std::vector<MappingView>> recorded_but_missing(Nftables& nft, const std::string& state_dir,
+Result<std::vector<MappingView>> recorded_but_missing(const CliSystem& sys, Nftables& nft, const std::string& state_dir,
                                                       const std::vector<MappingView>& present) {
   std::vector<MappingView> out;
-  auto store = RecordStore::open(state_dir);
+  auto store = sys.records(state_dir);
   if (!store) return store.take_error();
   auto listing = (*store)->load();
   if (!listing) return listing.take_error();
@@ -97,13 +88,15 @@ Result<std::vector<MappingView>> recorded_but_missing(Nftables& nft, const std::
   return out;
 }
 
-int cmd_list(bool as_json, const std::string& network, const std::string& container, const std::string& state_dir) {
-  auto nft = kernel();
-  if (!nft) return fail(nft.error());
+int cmd_list(const CliSystem& sys, bool as_json, const std::string& network, const std::string& container,
+             const std::string& state_dir) {
+  std::ostream& out = *sys.out;
+  auto nft = sys.nftables();
+  if (!nft) return fail(sys, nft.error());
   auto all = list_mappings(**nft);
-  if (!all) return fail(all.error());
-  auto missing = recorded_but_missing(**nft, state_dir, *all);
-  if (!missing) return fail(missing.error());
+  if (!all) return fail(sys, all.error());
+  auto missing = recorded_but_missing(sys, **nft, state_dir, *all);
+  if (!missing) return fail(sys, missing.error());
   std::vector<MappingView> rows;
   std::vector<bool> is_missing;
   for (const auto* list : {&*all, &*missing}) {
@@ -116,10 +109,10 @@ int cmd_list(bool as_json, const std::string& network, const std::string& contai
   }
   size_t lost = std::count(is_missing.begin(), is_missing.end(), true);
   if (as_json) {
-    json out = json::array();
+    json doc = json::array();
     for (size_t i = 0; i < rows.size(); ++i) {
       const auto& m = rows[i];
-      out.push_back({{"protocol", m.protocol},
+      doc.push_back({{"protocol", m.protocol},
                      {"state", is_missing[i] ? "missing" : "present"},
                      {"hostIP", m.host_ip},
                      {"hostPort", m.host_port},
@@ -132,40 +125,42 @@ int cmd_list(bool as_json, const std::string& network, const std::string& contai
                      {"ifname", m.owner ? m.owner->ifname : ""},
                      {"comment", m.comment}});
     }
-    std::cout << json_text(out) << "\n";
+    out << json_text(doc) << "\n";
     return 0;
   }
   if (rows.empty()) {
-    std::cout << "no mappings\n";
+    out << "no mappings\n";
     return 0;
   }
-  std::printf("%-5s %-28s    %-28s %-20s %-10s %s\n", "PROTO", "HOST", "CONTAINER", "NETWORK", "IFNAME",
-              "CONTAINER ID");
+  out << strprintf("%-5s %-28s    %-28s %-20s %-10s %s\n", "PROTO", "HOST", "CONTAINER", "NETWORK", "IFNAME",
+                   "CONTAINER ID");
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& m = rows[i];
-    std::printf("%-5s %-28s -> %-28s %-20s %-10s %s%s\n", m.protocol.c_str(), host_text(m).c_str(),
-                target_text(m).c_str(), m.owner ? m.owner->network.c_str() : "?",
-                m.owner ? m.owner->ifname.c_str() : "?", m.owner ? m.owner->container_id.c_str() : m.comment.c_str(),
-                is_missing[i] ? "  MISSING (recorded, not in the kernel)" : "");
+    out << strprintf("%-5s %-28s -> %-28s %-20s %-10s %s%s\n", m.protocol.c_str(), host_text(m).c_str(),
+                     target_text(m).c_str(), m.owner ? m.owner->network.c_str() : "?",
+                     m.owner ? m.owner->ifname.c_str() : "?",
+                     m.owner ? m.owner->container_id.c_str() : m.comment.c_str(),
+                     is_missing[i] ? "  MISSING (recorded, not in the kernel)" : "");
   }
   if (lost > 0) {
-    std::printf("%zu recorded mapping%s missing from the kernel: `nft-port-mapper restore` puts them back.\n", lost,
-                lost == 1 ? " is" : "s are");
+    out << strprintf("%zu recorded mapping%s missing from the kernel: `nft-port-mapper restore` puts them back.\n",
+                     lost, lost == 1 ? " is" : "s are");
   }
-  std::printf("%zu mapping%s (one row per address family). Per-mapping counters are not kept: the maps carry none.\n",
-              rows.size(), rows.size() == 1 ? "" : "s");
+  out << strprintf(
+      "%zu mapping%s (one row per address family). Per-mapping counters are not kept: the maps carry none.\n",
+      rows.size(), rows.size() == 1 ? "" : "s");
   return 0;
 }
 
 // --- check ---------------------------------------------------------------------------------
 
-int cmd_check(const std::string& config_file, const std::string& cni_path) {
+int cmd_check(const CliSystem& sys, const std::string& config_file, const std::string& cni_path) {
   int failures = 0;
   auto say = [&](const char* level, const std::string& what) {
-    std::cout << level << "  " << what << "\n";
+    *sys.out << level << "  " << what << "\n";
     if (std::string(level) == "FAIL") ++failures;
   };
-  auto nft = kernel();
+  auto nft = sys.nftables();
   if (!nft) {
     say("FAIL", nft.error().msg);
   } else if (auto s = probe_kernel_features(**nft); !s) {
@@ -175,7 +170,7 @@ int cmd_check(const std::string& config_file, const std::string& cni_path) {
     if (auto n = count_owned(**nft); n)
       say("ok  ", "table inet nft_port_mapper holds " + std::to_string(*n) + " owned elements");
   }
-  std::ifstream fwd("/proc/sys/net/ipv4/ip_forward");
+  std::ifstream fwd(sys.proc_sys + "/net/ipv4/ip_forward");
   std::string v;
   fwd >> v;
   if (v == "1") {
@@ -183,7 +178,7 @@ int cmd_check(const std::string& config_file, const std::string& cni_path) {
   } else {
     say("warn", "IPv4 forwarding is off (net.ipv4.ip_forward=0): remote clients cannot reach containers");
   }
-  if (auto save = run_tool("iptables-save", {"-t", "nat"}, ""); save) {
+  if (auto save = run_tool(sys, "iptables-save", {"-t", "nat"}, ""); save) {
     std::set<std::string> chains;
     std::istringstream in(*save);
     std::string line;
@@ -195,9 +190,9 @@ int cmd_check(const std::string& config_file, const std::string& cni_path) {
     }
     for (const auto& c : chains) {
       size_t n = parse_old_plugin_rules(*save, c).mappings.size();
-      say("warn", "mesos-cni-port-mapper's iptables chain " + c + " still holds " + std::to_string(n) +
-                      " mappings: move them with `nft-port-mapper migrate-from-iptables --chain " + c +
-                      " --network NAME`");
+      say("warn", strprintf("mesos-cni-port-mapper's iptables chain %s still holds %zu mappings: move them with "
+                            "`nft-port-mapper migrate-from-iptables --chain %s --network NAME`",
+                            c.c_str(), n, c.c_str()));
     }
     if (chains.empty()) say("ok  ", "no leftovers of mesos-cni-port-mapper in the iptables nat table");
   } else {
@@ -223,7 +218,7 @@ int cmd_check(const std::string& config_file, const std::string& cni_path) {
             if (!d.empty()) dirs.push_back(d);
           }
           std::string type = (*cfg->delegate)["type"].get<std::string>();
-          if (auto p = find_plugin(type, dirs); p) {
+          if (auto p = find_plugin(type, dirs, *sys.processes); p) {
             say("ok  ", "delegate " + type + " found: " + *p);
           } else {
             say("FAIL", p.error().msg + " (" + p.error().details + ")");
@@ -237,100 +232,103 @@ int cmd_check(const std::string& config_file, const std::string& cni_path) {
 
 // --- remove, gc, uninstall ------------------------------------------------------------------
 
-int report_removed(const Result<std::vector<NftElement>>& r) {
-  if (!r) return fail(r.error());
+int report_removed(const CliSystem& sys, const Result<std::vector<NftElement>>& r) {
+  if (!r) return fail(sys, r.error());
   std::set<std::string> owners;
   for (const auto& e : *r) owners.insert(e.comment);
-  std::cout << "removed " << r->size() << " element" << (r->size() == 1 ? "" : "s") << " of " << owners.size()
-            << " owner" << (owners.size() == 1 ? "" : "s") << "\n";
-  for (const auto& o : owners) std::cout << "  " << o << "\n";
+  *sys.out << "removed " << r->size() << " element" << (r->size() == 1 ? "" : "s") << " of " << owners.size()
+           << " owner" << (owners.size() == 1 ? "" : "s") << "\n";
+  for (const auto& o : owners) *sys.out << "  " << o << "\n";
   return 0;
 }
 
 // Removes the owned elements `select` picks, and the records of the owners it picks (which become
 // .deleting first, so that no restore puts back what is being removed). Holds the store's
 // exclusive lock: no plugin call of that state directory is half done meanwhile.
-int remove_with_records(const std::string& state_dir, const std::function<bool(const OwnerTag&)>& select) {
-  auto nft = kernel();
-  if (!nft) return fail(nft.error());
-  auto locked = lock_records(state_dir);
-  if (!locked) return fail(locked.error());
+int remove_with_records(const CliSystem& sys, const std::string& state_dir,
+                        const std::function<bool(const OwnerTag&)>& select) {
+  auto nft = sys.nftables();
+  if (!nft) return fail(sys, nft.error());
+  auto locked = lock_state_dir(sys, state_dir);
+  if (!locked) return fail(sys, locked.error());
   auto& store = locked->store;
   auto listing = store->load();
-  if (!listing) return fail(listing.error());
+  if (!listing) return fail(sys, listing.error());
   std::vector<OwnerTag> records;
   for (const auto* list : {&listing->live, &listing->deleting}) {
     for (const auto& r : *list) {
       if (!select(r.owner)) continue;
-      if (auto s = store->mark_deleting(r.owner); !s) return fail(s.error());
+      if (auto s = store->mark_deleting(r.owner); !s) return fail(sys, s.error());
       records.push_back(r.owner);
     }
   }
-  int rc = report_removed(remove_owned_where(**nft, select));
+  int rc = report_removed(sys, remove_owned_where(**nft, select));
   if (rc != 0) return rc;
   for (const auto& o : records) {
-    if (auto s = store->erase(o); !s) return fail(s.error());
+    if (auto s = store->erase(o); !s) return fail(sys, s.error());
   }
-  std::cout << "removed " << records.size() << " record" << (records.size() == 1 ? "" : "s") << "\n";
+  *sys.out << "removed " << records.size() << " record" << (records.size() == 1 ? "" : "s") << "\n";
   return 0;
 }
 
-int cmd_remove(const std::string& container, const std::string& network, const std::string& state_dir) {
-  return remove_with_records(state_dir, [&](const OwnerTag& o) {
+int cmd_remove(const CliSystem& sys, const std::string& container, const std::string& network,
+               const std::string& state_dir) {
+  return remove_with_records(sys, state_dir, [&](const OwnerTag& o) {
     return o.container_id == container && (network.empty() || o.network == network);
   });
 }
 
-int cmd_gc(const std::string& network, const std::vector<std::string>& valid_args, const std::string& valid_file,
-           const std::string& state_dir) {
+int cmd_gc(const CliSystem& sys, const std::string& network, const std::vector<std::string>& valid_args,
+           const std::string& valid_file, const std::string& state_dir) {
   Attachments valid;
   for (const auto& v : valid_args) {
     size_t colon = v.rfind(':');
-    if (colon == std::string::npos) return fail(Error(ErrorCode::kInvalidConfig, "--valid takes ID:IFNAME, got " + v));
+    if (colon == std::string::npos)
+      return fail(sys, Error(ErrorCode::kInvalidConfig, "--valid takes ID:IFNAME, got " + v));
     valid.insert({v.substr(0, colon), v.substr(colon + 1)});
   }
   if (!valid_file.empty()) {
     std::ifstream f(valid_file);
     json j = json::parse(f, nullptr, false);
-    if (!j.is_array()) return fail(Error(ErrorCode::kInvalidConfig, valid_file + " is not a JSON array"));
+    if (!j.is_array()) return fail(sys, Error(ErrorCode::kInvalidConfig, valid_file + " is not a JSON array"));
     for (const auto& a : j) {
       if (!a.is_object() || !a.contains("containerID") || !a.contains("ifname") || !a["containerID"].is_string() ||
           !a["ifname"].is_string()) {
-        return fail(Error(ErrorCode::kInvalidConfig, valid_file + ": each entry needs containerID and ifname"));
+        return fail(sys, Error(ErrorCode::kInvalidConfig, valid_file + ": each entry needs containerID and ifname"));
       }
       valid.insert({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
     }
   }
-  return remove_with_records(state_dir, [&](const OwnerTag& o) {
+  return remove_with_records(sys, state_dir, [&](const OwnerTag& o) {
     return o.network == network && !valid.count({o.container_id, o.ifname});
   });
 }
 
-int cmd_uninstall(bool force, const std::string& state_dir) {
-  auto nft = kernel();
-  if (!nft) return fail(nft.error());
-  auto locked = lock_records(state_dir);
-  if (!locked) return fail(locked.error());
+int cmd_uninstall(const CliSystem& sys, bool force, const std::string& state_dir) {
+  auto nft = sys.nftables();
+  if (!nft) return fail(sys, nft.error());
+  auto locked = lock_state_dir(sys, state_dir);
+  if (!locked) return fail(sys, locked.error());
   auto& store = locked->store;
   auto listing = store->load();
-  if (!listing) return fail(listing.error());
+  if (!listing) return fail(sys, listing.error());
   size_t recorded = listing->live.size() + listing->deleting.size();
   if (recorded > 0 && !force) {
-    return fail(Error(ErrorCode::kInvalidConfig,
-                      std::to_string(recorded) + " attachments are recorded in " + store->namespace_dir(),
-                      "their containers' mappings would come back with the next restore; remove the containers "
-                      "first, or use --force"));
+    return fail(sys, Error(ErrorCode::kInvalidConfig,
+                           std::to_string(recorded) + " attachments are recorded in " + store->namespace_dir(),
+                           "their containers' mappings would come back with the next restore; remove the containers "
+                           "first, or use --force"));
   }
-  if (auto s = uninstall_table(**nft, force); !s) return fail(s.error());
+  if (auto s = uninstall_table(**nft, force); !s) return fail(sys, s.error());
   // After the table: a watcher that sees the table go finds no record to restore from.
-  if (auto s = store->erase_all(); !s) return fail(s.error());
-  std::cout << "table inet " << kTableName << " removed" << (recorded ? " with its records" : "") << "\n";
+  if (auto s = store->erase_all(); !s) return fail(sys, s.error());
+  *sys.out << "table inet " << kTableName << " removed" << (recorded ? " with its records" : "") << "\n";
   return 0;
 }
 
 // --- migrate-from-iptables ------------------------------------------------------------------
 
-int cmd_migrate(const std::string& chain, const std::string& network, const std::string& ifname,
+int cmd_migrate(const CliSystem& sys, const std::string& chain, const std::string& network, const std::string& ifname,
                 const std::string& config_file, bool dry_run) {
   std::string net = network, our_chain = chain;
   std::vector<std::string> excluded;
@@ -339,42 +337,44 @@ int cmd_migrate(const std::string& chain, const std::string& network, const std:
     std::stringstream ss;
     ss << f.rdbuf();
     auto cfg = parse_net_config(ss.str(), CniCommand::kAdd);
-    if (!cfg) return fail(cfg.error());
+    if (!cfg) return fail(sys, cfg.error());
     if (net.empty()) net = cfg->name;
     our_chain = cfg->chain;
     excluded = cfg->exclude_devices;
   }
-  if (net.empty()) return fail(Error(ErrorCode::kInvalidConfig, "name the network: --network NAME or --config FILE"));
-  if (!valid_network_name(net)) return fail(Error(ErrorCode::kInvalidConfig, "invalid network name " + net));
-  if (!valid_chain_name(our_chain)) return fail(Error(ErrorCode::kInvalidConfig, "invalid chain name " + our_chain));
-  auto save = run_tool("iptables-save", {"-t", "nat"}, "");
-  if (!save) return fail(save.error());
+  if (net.empty())
+    return fail(sys, Error(ErrorCode::kInvalidConfig, "name the network: --network NAME or --config FILE"));
+  if (!valid_network_name(net)) return fail(sys, Error(ErrorCode::kInvalidConfig, "invalid network name " + net));
+  if (!valid_chain_name(our_chain))
+    return fail(sys, Error(ErrorCode::kInvalidConfig, "invalid chain name " + our_chain));
+  auto save = run_tool(sys, "iptables-save", {"-t", "nat"}, "");
+  if (!save) return fail(sys, save.error());
   OldPluginRules old = parse_old_plugin_rules(*save, chain);
   if (excluded.empty()) excluded = old.excluded;
-  std::cout << "mesos-cni-port-mapper chain " << chain << ": " << old.mappings.size() << " mappings, "
-            << old.jump_rules.size() << " jumps"
-            << (old.unparsed.empty() ? "" : ", " + std::to_string(old.unparsed.size()) + " rules not understood")
-            << "\n";
-  for (const auto& u : old.unparsed) std::cout << "  not understood (left alone): " << u << "\n";
+  *sys.out << "mesos-cni-port-mapper chain " << chain << ": " << old.mappings.size() << " mappings, "
+           << old.jump_rules.size() << " jumps"
+           << (old.unparsed.empty() ? "" : ", " + std::to_string(old.unparsed.size()) + " rules not understood")
+           << "\n";
+  for (const auto& u : old.unparsed) *sys.out << "  not understood (left alone): " << u << "\n";
   for (const auto& m : old.mappings) {
-    std::cout << "  " << protocol_name(m.mapping.protocol) << " " << m.mapping.host_port << " -> " << m.container_ip
-              << ":" << m.mapping.container_port << "  owner net=" << net << " id=" << m.container_id
-              << " if=" << ifname << "\n";
+    *sys.out << "  " << protocol_name(m.mapping.protocol) << " " << m.mapping.host_port << " -> " << m.container_ip
+             << ":" << m.mapping.container_port << "  owner net=" << net << " id=" << m.container_id << " if=" << ifname
+             << "\n";
   }
   if (old.mappings.empty() && old.jump_rules.empty()) {
-    std::cout << "nothing to migrate\n";
+    *sys.out << "nothing to migrate\n";
     return 0;
   }
   if (dry_run) {
-    std::cout << "dry run: then remove with iptables-restore --noflush:\n" << removal_script(old);
+    *sys.out << "dry run: then remove with iptables-restore --noflush:\n" << removal_script(old);
     return 0;
   }
   if (!old.unparsed.empty()) {
-    return fail(Error(ErrorCode::kInvalidConfig, "the chain holds rules this command does not understand",
-                      "nothing was changed; remove them by hand first"));
+    return fail(sys, Error(ErrorCode::kInvalidConfig, "the chain holds rules this command does not understand",
+                           "nothing was changed; remove them by hand first"));
   }
-  auto nft = kernel();
-  if (!nft) return fail(nft.error());
+  auto nft = sys.nftables();
+  if (!nft) return fail(sys, nft.error());
   // Ours first: both layouts translate new connections to the same place while the old one goes.
   MappingTable table(**nft, NetworkLayout{our_chain}, excluded);
   std::map<std::string, std::pair<std::vector<PortMapping>, ContainerAddrs>> by_owner;
@@ -383,28 +383,32 @@ int cmd_migrate(const std::string& chain, const std::string& network, const std:
     mappings.push_back(m.mapping);
     in_addr a{};
     if (inet_pton(AF_INET, m.container_ip.c_str(), &a) != 1) {
-      return fail(Error(ErrorCode::kInvalidConfig, "not an IPv4 address: " + m.container_ip));
+      return fail(sys, Error(ErrorCode::kInvalidConfig, "not an IPv4 address: " + m.container_ip));
     }
     addrs.v4 = a;
   }
   for (const auto& [id, v] : by_owner) {
     auto owner = OwnerTag::make(net, id, ifname);
-    if (!owner) return fail(owner.error());
+    if (!owner) return fail(sys, owner.error());
     if (auto s = table.add(*owner, v.first, v.second); !s) {
-      return fail(Error(s.error().code, "adding " + id + "'s mappings: " + s.error().msg,
-                        "the old rules are untouched; mappings added so far stay (run again when fixed)"));
+      return fail(sys, Error(s.error().code, "adding " + id + "'s mappings: " + s.error().msg,
+                             "the old rules are untouched; mappings added so far stay (run again when fixed)"));
     }
   }
-  std::cout << "added " << old.mappings.size() << " mappings to table inet " << kTableName << "\n";
-  auto removed = run_tool("iptables-restore", {"--noflush"}, removal_script(old));
-  if (!removed) return fail(removed.error());
-  std::cout << "removed the old jumps, rules and chain " << chain << "\n";
+  *sys.out << "added " << old.mappings.size() << " mappings to table inet " << kTableName << "\n";
+  auto removed = run_tool(sys, "iptables-restore", {"--noflush"}, removal_script(old));
+  if (!removed) return fail(sys, removed.error());
+  *sys.out << "removed the old jumps, rules and chain " << chain << "\n";
   return 0;
 }
 
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  return run_cli(argc, argv, CliSystem{});
+}
+
+int run_cli(int argc, char** argv, const CliSystem& sys) {
   CLI::App app{
       "nft-port-mapper: a CNI plugin mapping host ports to containers with nftables.\n"
       "Run by a container runtime (CNI_COMMAND set) it is the plugin; run by a person it is this tool,\n"
@@ -443,7 +447,7 @@ int run_cli(int argc, char** argv) {
   auto* gc = app.add_subcommand("gc", "Remove a network's mappings whose owner is not a valid attachment");
   gc->add_option("--network", network, "the network")->required();
   gc->add_option("--valid", valid, "a valid attachment, CONTAINER_ID:IFNAME (repeat)");
-  gc->add_option("--valid-file", valid_file, "a JSON array of {\"containerID\", \"ifname\"}");
+  gc->add_option("--valid-file", valid_file, R"(a JSON array of {"containerID", "ifname"})");
   state_dir_option(gc);
 
   auto* uninstall = app.add_subcommand("uninstall", "Remove the plugin's table (refused while mappings remain)");
@@ -482,17 +486,17 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e, *sys.out, *sys.err);
   }
-  if (*list) return cmd_list(as_json, network, container, state_dir);
-  if (*check) return cmd_check(config_file, cni_path);
-  if (*remove) return cmd_remove(container, network, state_dir);
-  if (*gc) return cmd_gc(network, valid, valid_file, state_dir);
-  if (*uninstall) return cmd_uninstall(force, state_dir);
-  if (*restore) return cmd_restore(state_dir, only_network, dry_run);
-  if (*adopt) return cmd_adopt(state_dir, only_network, dry_run);
-  if (*watch) return cmd_watch(state_dir, settle_ms);
-  if (*migrate) return cmd_migrate(chain, network, ifname, config_file, dry_run);
+  if (*list) return cmd_list(sys, as_json, network, container, state_dir);
+  if (*check) return cmd_check(sys, config_file, cni_path);
+  if (*remove) return cmd_remove(sys, container, network, state_dir);
+  if (*gc) return cmd_gc(sys, network, valid, valid_file, state_dir);
+  if (*uninstall) return cmd_uninstall(sys, force, state_dir);
+  if (*restore) return cmd_restore(sys, state_dir, only_network, dry_run);
+  if (*adopt) return cmd_adopt(sys, state_dir, only_network, dry_run);
+  if (*watch) return cmd_watch(sys, state_dir, settle_ms);
+  if (*migrate) return cmd_migrate(sys, chain, network, ifname, config_file, dry_run);
   return 0;
 }
 

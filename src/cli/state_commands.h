@@ -1,18 +1,33 @@
-// The command line's verbs on attachment records: restore, adopt and watch.
+// The command line's verbs on attachment records (restore, adopt and watch), and what every
+// command shares: errors to the system's err stream, the records under their exclusive lock.
 #pragma once
 
 #include <optional>
 #include <string>
 
+#include "nftpm/cli.h"
+#include "nftpm/error.h"
+#include "nftpm/record_store.h"
+
 namespace nftpm {
 
+// Prints "nft-port-mapper: <msg> (<details>)" to sys.err; returns the exit status 1.
+int fail(const CliSystem& sys, const Error& e);
+// The records of `state_dir` (through sys.records) under their exclusive lock: the operator's
+// commands that change them (remove, gc, uninstall, adopt).
+Result<LockedRecords> lock_state_dir(const CliSystem& sys, const std::string& state_dir);
+// printf into a string.
+std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
 // Puts back every recorded mapping the kernel lacks. Exit 0 when everything recorded is in place.
-int cmd_restore(const std::string& state_dir, const std::optional<std::string>& network, bool dry_run);
+int cmd_restore(const CliSystem& sys, const std::string& state_dir, const std::optional<std::string>& network,
+                bool dry_run);
 // Records what the live ruleset holds for owners with no record (mappings made by an earlier
 // version), so that restore protects them too.
-int cmd_adopt(const std::string& state_dir, const std::optional<std::string>& network, bool dry_run);
+int cmd_adopt(const CliSystem& sys, const std::string& state_dir, const std::optional<std::string>& network,
+              bool dry_run);
 // Listens to nf_tables notifications and restores whenever the plugin's table, chains or
 // recorded elements are removed by someone else. Runs until killed.
-int cmd_watch(const std::string& state_dir, int settle_ms);
+int cmd_watch(const CliSystem& sys, const std::string& state_dir, int settle_ms);
 
 }  // namespace nftpm

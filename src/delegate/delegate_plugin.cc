@@ -1,18 +1,10 @@
-// Runs the delegate as a child process: no shell, the path resolved on CNI_PATH, an environment
-// made of exactly the CNI variables and PATH, stdin/stdout through pipes, a deadline after which
-// the delegate's whole process group is killed.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// The delegate as a child process, through a ProcessRunner: no shell, the path resolved on
+// CNI_PATH, an environment made of exactly the CNI variables and PATH, the config on stdin and the
+// result on stdout, a deadline after which its whole process group is killed (process.cc).
+#include <string>
+#include <vector>
 
-#include <cerrno>
-#include <chrono>
-#include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "nftpm/delegate.h"
 #include "nftpm/process.h"
@@ -22,7 +14,7 @@ namespace nftpm {
 namespace {
 
 Error delegate_error(const std::string& msg, const std::string& details = {}) {
-  return Error(ErrorCode::kDelegateFailure, msg, details);
+  return {ErrorCode::kDelegateFailure, msg, details};
 }
 
 bool plain_file_name(const std::string& s) {
@@ -33,11 +25,10 @@ bool plain_file_name(const std::string& s) {
   return true;
 }
 
-constexpr size_t kMaxDelegateOutput = 1 << 20;
-
 }  // namespace
 
-Result<std::string> find_plugin(const std::string& type, const std::vector<std::string>& dirs) {
+Result<std::string> find_plugin(const std::string& type, const std::vector<std::string>& dirs,
+                                ProcessRunner& processes) {
   if (!plain_file_name(type)) {
     return delegate_error("delegate type '" + type + "' is not a plain plugin name",
                           "a plugin type may not contain '/' or be '.' or '..'");
@@ -46,18 +37,15 @@ Result<std::string> find_plugin(const std::string& type, const std::vector<std::
   std::string why;
   for (const auto& dir : dirs) {
     if (dir.empty() || dir[0] != '/') continue;  // only absolute directories are searched
-    std::string path = dir + (dir.back() == '/' ? "" : "/") + type;
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) continue;
-    if (!S_ISREG(st.st_mode)) {
-      why = path + " is not a regular file";
-      continue;
+    std::string path = dir;
+    if (path.back() != '/') path += '/';
+    path += type;
+    switch (processes.inspect(path)) {
+      case ProgramFile::kMissing: break;
+      case ProgramFile::kNotRegular: why = path + " is not a regular file"; break;
+      case ProgramFile::kNotExecutable: why = path + " is not executable"; break;
+      case ProgramFile::kExecutable: return path;
     }
-    if (access(path.c_str(), X_OK) != 0) {
-      why = path + " is not executable";
-      continue;
-    }
-    return path;
   }
   std::string searched;
   for (const auto& d : dirs) searched += (searched.empty() ? "" : ":") + d;
@@ -65,11 +53,7 @@ Result<std::string> find_plugin(const std::string& type, const std::vector<std::
                         why.empty() ? "searched " + searched : why);
 }
 
-Result<std::string> ProcessDelegateRunner::run(const std::string& type, CniCommand command, const CniEnv& env,
-                                               const std::string& stdin_json, int timeout_seconds) {
-  auto path = find_plugin(type, env.path);
-  if (!path) return path.take_error();
-
+std::vector<std::string> delegate_environment(CniCommand command, const CniEnv& env) {
   std::vector<std::string> vars = {std::string("CNI_COMMAND=") + command_name(command),
                                    "CNI_CONTAINERID=" + env.container_id, "CNI_IFNAME=" + env.ifname};
   std::string cni_path;
@@ -78,7 +62,15 @@ Result<std::string> ProcessDelegateRunner::run(const std::string& type, CniComma
   if (env.netns) vars.push_back("CNI_NETNS=" + *env.netns);
   if (env.args) vars.push_back("CNI_ARGS=" + *env.args);
   vars.push_back("PATH=" + env.sys_path.value_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-  auto run = run_process(*path, {*path}, vars, stdin_json, timeout_seconds, kMaxDelegateOutput);
+  return vars;
+}
+
+Result<std::string> ProcessDelegateRunner::run(const std::string& type, CniCommand command, const CniEnv& env,
+                                               const std::string& stdin_json, int timeout_seconds) {
+  auto path = find_plugin(type, env.path, processes_);
+  if (!path) return path.take_error();
+  auto run =
+      processes_.run({*path, {*path}, delegate_environment(command, env), stdin_json, timeout_seconds, kMaxOutput});
   if (!run) return delegate_error("cannot execute delegate " + *path + ": " + run.error().msg);
   const std::string& out = run->out;
   if (run->timed_out) {

@@ -32,38 +32,7 @@ struct CtFree {
 using CtPtr = std::unique_ptr<nf_conntrack, CtFree>;
 
 Error ct_error(const std::string& what, int err) {
-  return Error(ErrorCode::kNftablesFailure, what + ": " + std::strerror(err));
-}
-
-struct LocalAddrs {
-  std::vector<in_addr> v4;
-  std::vector<in6_addr> v6;
-  bool has(int family, const void* a) const {
-    if (family == AF_INET) {
-      in_addr x;
-      std::memcpy(&x, a, 4);
-      if ((ntohl(x.s_addr) >> 24) == 127) return true;
-      for (const auto& l : v4)
-        if (l.s_addr == x.s_addr) return true;
-      return false;
-    }
-    for (const auto& l : v6)
-      if (std::memcmp(&l, a, 16) == 0) return true;
-    return std::memcmp(a, &in6addr_loopback, 16) == 0;
-  }
-};
-
-LocalAddrs local_addresses() {
-  LocalAddrs out;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
-  for (ifaddrs* i = list; i; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) out.v4.push_back(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr);
-    if (i->ifa_addr->sa_family == AF_INET6) out.v6.push_back(reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
-  }
-  freeifaddrs(list);
-  return out;
+  return {ErrorCode::kNftablesFailure, what + ": " + std::strerror(err)};
 }
 
 // A ctnetlink request header in `buf`.
@@ -85,8 +54,8 @@ class KernelConntrack : public ConntrackTable {
       : sock_(std::move(s)), portid_(mnl_socket_get_portid(sock_.get())) {}
 
   Result<int> sweep(const ConntrackSweep& s) override {
-    LocalAddrs local;
-    if (s.mode == ConntrackSweep::Mode::kAfterAdd) local = local_addresses();
+    LocalAddresses local;
+    if (s.mode == ConntrackSweep::Mode::kAfterAdd) local = LocalAddresses::of_this_node();
     int deleted = 0;
     for (int family : {AF_INET, AF_INET6}) {
       bool wanted = false;
@@ -94,7 +63,7 @@ class KernelConntrack : public ConntrackTable {
       if (!wanted) continue;  // no address of that family: no flow of it can be ours
       std::vector<CtPtr> doomed;
       auto r = dump(family, s, [&](CtPtr ct) {
-        if (matches(*ct, family, s, local)) doomed.push_back(std::move(ct));
+        if (sweep_deletes(s, flow_of(*ct, family), local)) doomed.push_back(std::move(ct));
       });
       if (!r) return r.take_error();
       for (auto& ct : doomed) {
@@ -107,28 +76,25 @@ class KernelConntrack : public ConntrackTable {
   }
 
  private:
-  static bool is_target(const nf_conntrack& ct, int family, const std::vector<FlowTarget>& targets) {
-    const void* src = nfct_get_attr(&ct, family == AF_INET ? ATTR_REPL_IPV4_SRC : ATTR_REPL_IPV6_SRC);
-    uint16_t sport = ntohs(nfct_get_attr_u16(&ct, ATTR_REPL_PORT_SRC));
-    if (!src) return false;
-    for (const auto& t : targets) {
-      if (t.family == family && t.port == sport && std::memcmp(&t.addr, src, family == AF_INET ? 4 : 16) == 0) {
-        return true;
-      }
-    }
-    return false;
+  static std::optional<in6_addr> addr_attr(const nf_conntrack& ct, int family, nf_conntrack_attr v4,
+                                           nf_conntrack_attr v6) {
+    const void* p = nfct_get_attr(&ct, family == AF_INET ? v4 : v6);
+    if (!p) return std::nullopt;
+    in6_addr a{};
+    std::memcpy(&a, p, family == AF_INET ? 4 : 16);
+    return a;
   }
 
-  static bool matches(const nf_conntrack& ct, int family, const ConntrackSweep& s, const LocalAddrs& local) {
-    // The kernel filter may be missing (old kernel): check protocol and port here too.
-    if (nfct_get_attr_u8(&ct, ATTR_ORIG_L4PROTO) != s.proto) return false;
-    if (ntohs(nfct_get_attr_u16(&ct, ATTR_ORIG_PORT_DST)) != s.host_port) return false;
-    bool dnat = nfct_get_attr_u32(&ct, ATTR_STATUS) & IPS_DST_NAT;
-    if (s.mode == ConntrackSweep::Mode::kAfterDelete) return dnat && is_target(ct, family, s.targets);
-    const void* dst = nfct_get_attr(&ct, family == AF_INET ? ATTR_ORIG_IPV4_DST : ATTR_ORIG_IPV6_DST);
-    if (!dst || !local.has(family, dst)) return false;   // the node as a client of a remote port
-    if (dnat) return !is_target(ct, family, s.targets);  // translated to somebody else
-    return s.proto == IPPROTO_UDP;                       // an un-translated UDP flow would bypass the new mapping
+  static ConntrackFlow flow_of(const nf_conntrack& ct, int family) {
+    ConntrackFlow f;
+    f.family = family;
+    f.proto = nfct_get_attr_u8(&ct, ATTR_ORIG_L4PROTO);
+    f.orig_dst = addr_attr(ct, family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
+    f.orig_dst_port = ntohs(nfct_get_attr_u16(&ct, ATTR_ORIG_PORT_DST));
+    f.dnat = nfct_get_attr_u32(&ct, ATTR_STATUS) & IPS_DST_NAT;
+    f.reply_src = addr_attr(ct, family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC);
+    f.reply_src_port = ntohs(nfct_get_attr_u16(&ct, ATTR_REPL_PORT_SRC));
+    return f;
   }
 
   using OnEntry = std::function<void(CtPtr)>;
@@ -202,6 +168,58 @@ class KernelConntrack : public ConntrackTable {
 };
 
 }  // namespace
+
+bool LocalAddresses::has(int family, const in6_addr& a) const {
+  if (family == AF_INET) {
+    in_addr x;
+    std::memcpy(&x, &a, 4);
+    if ((ntohl(x.s_addr) >> 24) == 127) return true;
+    for (const auto& l : v4)
+      if (l.s_addr == x.s_addr) return true;
+    return false;
+  }
+  for (const auto& l : v6)
+    if (std::memcmp(&l, &a, 16) == 0) return true;
+  return std::memcmp(&a, &in6addr_loopback, 16) == 0;
+}
+
+LocalAddresses LocalAddresses::of_this_node() {
+  LocalAddresses out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) out.v4.push_back(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr);
+    if (i->ifa_addr->sa_family == AF_INET6) out.v6.push_back(reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+namespace {
+
+// Translated to one of `targets`: the reply comes from that address and port.
+bool translated_to_target(const ConntrackFlow& f, const std::vector<FlowTarget>& targets) {
+  if (!f.reply_src) return false;
+  for (const auto& t : targets) {
+    if (t.family == f.family && t.port == f.reply_src_port &&
+        std::memcmp(&t.addr, &*f.reply_src, f.family == AF_INET ? 4 : 16) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool sweep_deletes(const ConntrackSweep& s, const ConntrackFlow& f, const LocalAddresses& local) {
+  // The kernel filter may be missing (old kernel): check protocol and port here too.
+  if (f.proto != s.proto || f.orig_dst_port != s.host_port) return false;
+  if (s.mode == ConntrackSweep::Mode::kAfterDelete) return f.dnat && translated_to_target(f, s.targets);
+  if (!f.orig_dst || !local.has(f.family, *f.orig_dst)) return false;  // the node as a client of a remote port
+  if (f.dnat) return !translated_to_target(f, s.targets);              // translated to somebody else
+  return s.proto == IPPROTO_UDP;  // an un-translated UDP flow would bypass the new mapping
+}
 
 Result<std::unique_ptr<ConntrackTable>> open_conntrack() {
   std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));

@@ -12,6 +12,8 @@
 
 #include <libmnl/libmnl.h>
 
+#include "nftpm/owner_tag.h"
+
 namespace nftpm {
 
 namespace {
@@ -21,7 +23,7 @@ struct SocketCloser {
 };
 
 Error route_error(const std::string& what, int err) {
-  return Error(ErrorCode::kIoFailure, what + ": " + std::strerror(err));
+  return {ErrorCode::kIoFailure, what + ": " + std::strerror(err)};
 }
 
 }  // namespace
@@ -62,8 +64,11 @@ Result<std::string> route_interface(const in_addr& dst) {
   return std::string(name);
 }
 
-Status enable_route_localnet(const std::string& ifname) {
-  std::string path = "/proc/sys/net/ipv4/conf/" + ifname + "/route_localnet";
+Status enable_route_localnet(const std::string& ifname, const std::string& proc_sys) {
+  if (!valid_ifname(ifname)) {
+    return Error(ErrorCode::kIoFailure, "cannot set route_localnet: '" + ifname + "' is not an interface name");
+  }
+  std::string path = proc_sys + "/net/ipv4/conf/" + ifname + "/route_localnet";
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return route_error("opening " + path, errno);
   char cur = '0';

@@ -6,10 +6,10 @@
 
 #include <string>
 
+#include "fake_nftables.h"
 #include "nftpm/nft.h"
 #include "nftpm/owner_tag.h"
 #include "nftpm/record_store.h"
-#include "fake_nftables.h"
 
 namespace nftpm {
 
