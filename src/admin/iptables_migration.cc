@@ -55,7 +55,7 @@ OldPluginRules parse_old_plugin_rules(const std::string& iptables_save, const st
   std::string line;
   bool in_nat = false;
   while (std::getline(in, line)) {
-    if (line.rfind("*", 0) == 0) in_nat = line == "*nat";
+    if (line.rfind('*', 0) == 0) in_nat = line == "*nat";
     if (!in_nat || line.rfind("-A ", 0) != 0) continue;
     auto w = split_rule_words(line);
     if (w.size() < 2) continue;

@@ -673,7 +673,7 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
   }
 
   size_t len = mnl_nlmsg_batch_size(batch);
-  if (len > 200 * 1024) {
+  if (len > size_t{200} * 1024) {
     int fd = mnl_socket_get_fd(sock_.get());
     int sz = static_cast<int>(len * 2);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);

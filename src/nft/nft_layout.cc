@@ -111,6 +111,7 @@ void add_missing_objects(NftTransaction& tx, const std::optional<TableContents>&
   // network's unbound ones, so a binding wins for its address.
   for (const auto& [name, hook] : kBaseChains) {
     std::vector<NftRule> jumps;
+    jumps.reserve(2 * all.size());
     for (const auto& n : all) jumps.push_back({name, RuleKind::kJump, "", NetworkLayout{n}.hostip_chain(), false});
     for (const auto& n : all) jumps.push_back({name, RuleKind::kJump, "", n, false});
     if (whole({name, hook, -100, false}, jumps, 2 * present.size())) continue;  // dstnat

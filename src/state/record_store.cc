@@ -2,9 +2,8 @@
 // finds (see record_store.h for the layout and the ordering that makes SIGKILL safe).
 #include "nftpm/record_store.h"
 
-#include <time.h>
-
 #include <algorithm>
+#include <ctime>
 
 namespace nftpm {
 
@@ -161,8 +160,9 @@ Result<RecordStore::Listing> RecordStore::load(const std::optional<std::string>&
     }
     std::sort(names->begin(), names->end());
     for (const auto& name : *names) {
-      std::string path = dir + "/" + name;
       if (name[0] == '.') continue;  // a temporary file of a write in progress (or a crashed one)
+      std::string path = dir;
+      path += "/" + name;
       bool deleting = ends_with(name, kDeletingSuffix);
       std::string base = deleting ? name.substr(0, name.size() - std::string(kDeletingSuffix).size()) : name;
       auto fi = fs_.stat(path);

@@ -87,6 +87,7 @@ Result<Plan> make_plan(Nftables& nft, const std::vector<AttachmentRecord>& live,
   std::set<std::pair<std::string, Bytes>> excluded;
   // Oldest first: of two records claiming a host port, the older holds it (record_store.h).
   std::vector<const AttachmentRecord*> by_age;
+  by_age.reserve(live.size());
   for (const auto& r : live) by_age.push_back(&r);
   std::stable_sort(by_age.begin(), by_age.end(),
                    [](const auto* a, const auto* b) { return a->created_ns < b->created_ns; });

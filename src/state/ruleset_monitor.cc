@@ -320,7 +320,7 @@ class NetlinkRulesetMonitor : public RulesetMonitor {
         return errno;
       }
       if (from.nl_pid != 0) continue;  // only the kernel speaks here
-      size_t len = static_cast<size_t>(n);
+      auto len = static_cast<size_t>(n);
       if (len > buf_.size()) {  // cut short: its tail is lost
         events.push_back(event_of(Kind::kOverrun));
         len = buf_.size();
