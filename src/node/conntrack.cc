@@ -1,4 +1,5 @@
 #include "nftpm/conntrack.h"
+#include "nft/nftnl_handles.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -23,9 +24,6 @@ namespace {
 constexpr uint32_t kFilterProtoNum = 1u << 3;
 constexpr uint32_t kFilterProtoDstPort = 1u << 5;
 
-struct SocketCloser {
-  void operator()(mnl_socket* s) const { close_netfilter_socket(s); }  // see deferred_close.h
-};
 struct CtFree {
   void operator()(nf_conntrack* c) const { nfct_destroy(c); }
 };
@@ -50,8 +48,7 @@ nlmsghdr* put_ct_header(std::vector<char>& buf, uint8_t msg, uint16_t flags, int
 
 class KernelConntrack : public ConntrackTable {
  public:
-  explicit KernelConntrack(std::unique_ptr<mnl_socket, SocketCloser> s)
-      : sock_(std::move(s)), portid_(mnl_socket_get_portid(sock_.get())) {}
+  explicit KernelConntrack(SocketPtr s) : sock_(std::move(s)), portid_(mnl_socket_get_portid(sock_.get())) {}
 
   Result<int> sweep(const ConntrackSweep& s) override {
     LocalAddresses local;
@@ -161,7 +158,7 @@ class KernelConntrack : public ConntrackTable {
     return 1;
   }
 
-  std::unique_ptr<mnl_socket, SocketCloser> sock_;
+  SocketPtr sock_;
   uint32_t portid_;
   uint32_t seq_ = 0;
   bool use_filter_ = true;
@@ -222,12 +219,9 @@ bool sweep_deletes(const ConntrackSweep& s, const ConntrackFlow& f, const LocalA
 }
 
 Result<std::unique_ptr<ConntrackTable>> open_conntrack() {
-  std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-  if (!sock) return ct_error("opening a ctnetlink socket", errno);
-  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return ct_error("binding the ctnetlink socket", errno);
-  int one = 1;
-  setsockopt(mnl_socket_get_fd(sock.get()), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  return std::unique_ptr<ConntrackTable>(new KernelConntrack(std::move(sock)));
+  auto sock = open_netfilter_socket({}, [](const std::string& what, int err) { return ct_error(what, err); });
+  if (!sock) return sock.take_error();
+  return std::unique_ptr<ConntrackTable>(new KernelConntrack(std::move(*sock)));
 }
 
 }  // namespace nftpm
