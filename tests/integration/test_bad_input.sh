@@ -5,28 +5,29 @@
 # and nothing of the attachment left (no eth0 in the container, no new bridge port, no address
 # held by host-local). A healthy mapping of another container is in place all along.
 # Broken third-party delegates are stood in for by small scripts in a temp dir put on CNI_PATH.
-source "$(dirname "$0")/lib.sh"
-setup_topology 16
-add_container a
-add_container victim
+source "$(dirname "$0")/harness.sh"
+topology
+ctr_add a
+ctr_add victim
 NET="it-bad-$$"
 CHAIN="BAD-IT-PORT-MAPPER"
-GOOD="$WORK/good.json"
-CASE="$WORK/case.json"
+GOOD="$T_DIR/good.json"
+CASE="$T_DIR/case.json"
 CID=aaaa0000-1111-4222-8333-444444444444
 VICTIM=99999999-0000-4000-8000-000000000000
-make_config "$GOOD" "$NET" "$CHAIN" "[\"$BRIDGE\"]" "$BRIDGE" "$SUBNET" \
+mesos_config "$GOOD" "$NET" "$CHAIN" \
   '[{"host_port":8080,"container_port":80,"protocol":"tcp"}]'
 # The victim holds 9090; every bad case asks for 8080 (free), so only the bad input can fail it.
-make_config "$WORK/victim.json" "$NET" "$CHAIN" "[\"$BRIDGE\"]" "$BRIDGE" "$SUBNET" \
+mesos_config "$T_DIR/victim.json" "$NET" "$CHAIN" \
   '[{"host_port":9090,"container_port":80,"protocol":"tcp"}]'
-cni_call ADD "$VICTIM" "$(ctr victim)" eth0 "$WORK/victim.json"
-require "setup: the victim's ADD exits 0" [ "$CNI_RC" = 0 ]
-start_tcp_server "$(ctr victim)" 80 hello-victim
+cni ADD "$VICTIM" "$(ctr_path victim)" "$T_DIR/victim.json"
+require "setup: the victim's ADD exits 0" [ "$T_RC" = 0 ]
+serve_tcp "$(ctr_ns victim)" 80 hello-victim
 VICTIM_ELEMS=$(owned_elements "$(tag_of "$NET" "$VICTIM" eth0)")
+require "setup: the victim owns elements (control for the counts below)" [ -n "$VICTIM_ELEMS" ]
 
 # Stand-ins for broken delegates.
-FAKE="$WORK/fake-cni"
+FAKE="$T_DIR/fake-cni"
 mkdir -p "$FAKE/sub"
 printf '#!/bin/sh\necho "{}"\n' >"$FAKE/noexec"                 # mode 0644: not executable
 chmod 0644 "$FAKE/noexec"
@@ -61,7 +62,7 @@ exec sleep 60
 SH
 cat >"$FAKE/evil" <<SH
 #!/bin/sh
-touch "$WORK/evil-ran"
+touch "$T_DIR/evil-ran"
 cat >/dev/null
 echo '{"cniVersion":"0.2.0","ip4":{"ip":"10.77.16.200/24"}}'
 SH
@@ -79,12 +80,14 @@ PY
 }
 ip_files() { ls "$IPAM_DIR/$NET" 2>/dev/null | grep -E '^[0-9.]+$' | sort || true; }
 bridge_ports() { ip -n "$NODE" -o link show master "$BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | sort; }
+require "setup: the victim's veth is on the bridge (control for the bridge-port comparisons)" [ -n "$(bridge_ports)" ]
+require "setup: host-local holds the victim's address (control for the address comparisons)" [ -n "$(ip_files)" ]
 
 # expect CODES WHAT [-u VAR | VAR=VALUE]...: ADD with $CASE on stdin; CODES = "7" or "7|102".
 expect() {
   local codes=$1 what=$2; shift 2
-  local envs=("CNI_COMMAND=ADD" "CNI_CONTAINERID=$CID" "CNI_NETNS=/var/run/netns/$(ctr a)"
-              "CNI_IFNAME=eth0" "CNI_PATH=$MESOS_CNI_PATH" "PATH=$SYS_PATH")
+  local envs=("CNI_COMMAND=ADD" "CNI_CONTAINERID=$CID" "CNI_NETNS=/var/run/netns/$(ctr_ns a)"
+              "CNI_IFNAME=eth0" "CNI_PATH=$CNI_BIN" "PATH=$SYS_PATH")
   local keep e
   while (($#)); do
     if [[ $1 == -u ]]; then
@@ -94,30 +97,30 @@ expect() {
     fi
   done
   local rs_before ports_before ips_before
-  rs_before=$(nft_ruleset "$NODE"); ports_before=$(bridge_ports); ips_before=$(ip_files)
+  rs_before=$(ruleset); ports_before=$(bridge_ports); ips_before=$(ip_files)
   local t0=$SECONDS
   cni_exec "$CASE" "${envs[@]}"
   local took=$((SECONDS - t0))
   local problems=() code msg
-  code=$(jget '.code // "none"' "$CNI_OUT")
-  msg=$(jget '.msg // ""' "$CNI_OUT")
-  [[ $CNI_RC != 0 ]] || problems+=("exit status 0")
-  is_json_object "$CNI_OUT" || problems+=("stdout is not one JSON object")
+  code=$(jget '.code // "none"' "$T_OUT")
+  msg=$(jget '.msg // ""' "$T_OUT")
+  [[ $T_RC != 0 ]] || problems+=("exit status 0")
+  is_json_object "$T_OUT" || problems+=("stdout is not one JSON object")
   [[ $code =~ ^($codes)$ ]] || problems+=("code '$code', want $codes")
   [[ -n $msg ]] || problems+=("empty msg")
-  [[ $(nft_ruleset "$NODE") == "$rs_before" ]] || problems+=("ruleset CHANGED")
-  [[ -z $(ip -n "$(ctr a)" -o link show dev eth0 2>/dev/null) ]] || problems+=("eth0 left in the container")
+  [[ $(ruleset) == "$rs_before" ]] || problems+=("ruleset CHANGED")
+  link_absent "$(ctr_ns a)" eth0 || problems+=("eth0 left in the container")
   [[ $(bridge_ports) == "$ports_before" ]] || problems+=("a veth was left on the bridge")
   [[ $(ip_files) == "$ips_before" ]] || problems+=("host-local still holds an address")
   ((took < 30)) || problems+=("took ${took}s")
   if ((${#problems[@]} == 0)); then
-    ok "$what -> exit $CNI_RC, code $code ($(head -c 110 <<<"$msg"))"
+    ok "$what -> exit $T_RC, code $code ($(head -c 110 <<<"$msg"))"
   else
     bad "$what: $(IFS=';'; echo "${problems[*]}")"
-    echo "      stdout: $(head -c 400 <<<"$CNI_OUT")"
-    echo "      stderr: $(tail -c 300 <<<"$CNI_ERR")"
+    echo "      stdout: $(head -c 400 <<<"$T_OUT")"
+    echo "      stderr: $(tail -c 300 <<<"$T_ERR")"
     # Leave a clean container for the next case.
-    ip -n "$(ctr a)" link del eth0 2>/dev/null || true
+    ip -n "$(ctr_ns a)" link del eth0 2>/dev/null || true
   fi
 }
 
@@ -177,18 +180,18 @@ expect 4 "CNI_PATH missing" -u CNI_PATH
 
 log "delegates"
 mutate 'c["delegate"]["type"] = "no-such-plugin"';           expect 102 "delegate type not on CNI_PATH"
-mutate 'c["delegate"]["type"] = "noexec"';                   expect 102 "delegate not executable" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
-mutate 'c["delegate"]["type"] = "failing"';                  expect 102 "delegate exiting 1 with an error JSON" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
-mutate 'c["delegate"]["type"] = "garbage"';                  expect 102 "delegate printing garbage" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
-mutate 'c["delegate"]["type"] = "garbage-attach"';           expect 102 "delegate attaching, then printing garbage (DEL must undo it)" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
-mutate 'c["delegate"]["type"] = "noip-attach"';              expect 102 "delegate attaching, then answering without an IP (DEL must undo it)" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
-mutate 'c["delegate"]["type"] = "hang"; c["delegateTimeout"] = 2'; expect 102 "delegate hanging past delegateTimeout=2" "CNI_PATH=$FAKE:$MESOS_CNI_PATH"
+mutate 'c["delegate"]["type"] = "noexec"';                   expect 102 "delegate not executable" "CNI_PATH=$FAKE:$CNI_BIN"
+mutate 'c["delegate"]["type"] = "failing"';                  expect 102 "delegate exiting 1 with an error JSON" "CNI_PATH=$FAKE:$CNI_BIN"
+mutate 'c["delegate"]["type"] = "garbage"';                  expect 102 "delegate printing garbage" "CNI_PATH=$FAKE:$CNI_BIN"
+mutate 'c["delegate"]["type"] = "garbage-attach"';           expect 102 "delegate attaching, then printing garbage (DEL must undo it)" "CNI_PATH=$FAKE:$CNI_BIN"
+mutate 'c["delegate"]["type"] = "noip-attach"';              expect 102 "delegate attaching, then answering without an IP (DEL must undo it)" "CNI_PATH=$FAKE:$CNI_BIN"
+mutate 'c["delegate"]["type"] = "hang"; c["delegateTimeout"] = 2'; expect 102 "delegate hanging past delegateTimeout=2" "CNI_PATH=$FAKE:$CNI_BIN"
 mutate 'c["delegate"]["type"] = "../evil"';                  expect '7|102' "delegate type '../evil' (outside CNI_PATH)" "CNI_PATH=$FAKE/sub"
-check "... and ../evil was never run" test ! -e "$WORK/evil-ran"
+check "... and ../evil was never run" test ! -e "$T_DIR/evil-ran"
 mutate "c['delegate']['type'] = '$FAKE/evil'";               expect '7|102' "delegate type as an absolute path" "CNI_PATH=$FAKE/sub"
-check "... and the absolute path was never run" test ! -e "$WORK/evil-ran"
+check "... and the absolute path was never run" test ! -e "$T_DIR/evil-ran"
 mutate 'c["delegate"]["type"] = "sub/../evil"';              expect '7|102' "delegate type with a '/' inside" "CNI_PATH=$FAKE"
-check "... and sub/../evil was never run" test ! -e "$WORK/evil-ran"
+check "... and sub/../evil was never run" test ! -e "$T_DIR/evil-ran"
 
 log "more hostile input"
 expect 4 "CNI_NETNS as a relative path" "CNI_NETNS=var/run/netns/x"
@@ -213,13 +216,13 @@ mutate 'c["args"] = json.loads("[" * 500 + "]" * 500)'
 expect 101 "args nested 500 deep"
 python3 -c 'print("[" * 200000 + "]" * 200000)' >"$CASE"; expect 6 "stdin nested 200,000 deep"
 # Chained mode: runtimeConfig and prevResult.
-cat >"$WORK/chained.json" <<JSON
+cat >"$T_DIR/chained.json" <<JSON
 {"cniVersion":"1.0.0","name":"$NET-ch","type":"nft-port-mapper",
  "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]},
  "prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.1.0.5/16","interface":0}]}}
 JSON
 cmutate() {
-  python3 - "$WORK/chained.json" "$CASE" "$1" <<'PY'
+  python3 - "$T_DIR/chained.json" "$CASE" "$1" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); rc = c["runtimeConfig"]; pr = c["prevResult"]
 exec(sys.argv[3])
@@ -244,9 +247,9 @@ cmutate 'c["conditionsV6"] = ["ip6 saddr ::1"]';             expect 2 "condition
 
 log "the victim was never disturbed"
 check_eq "the victim's elements are unchanged" "$(owned_elements "$(tag_of "$NET" "$VICTIM" eth0)")" "$VICTIM_ELEMS"
-check_eq "the victim is reachable on 9090" "$(tcp_probe "$REMOTE" "$HOST_IP" 9090)" hello-victim
+check_eq "the victim is reachable on 9090" "$(tcp_get "$REMOTE" "$NODE_IP" 9090)" hello-victim
 check_eq "no element of the failed container exists" "$(owned_count "$(tag_of "$NET" "$CID" eth0)")" 0
 mutate 'pass'
-cni_call ADD "$CID" "$(ctr a)" eth0 "$CASE"
+cni ADD "$CID" "$(ctr_path a)" "$CASE"
 check_rc "finally, the good config for the same container ADDs fine" 0
 finish

@@ -2,7 +2,7 @@
 # A delegate that crashes, hangs, prints garbage or floods its output: each gives a clear delegate
 # error (102), nothing is left behind (no process, no mapping, no ruleset change), and the time a
 # hanging delegate may take is bounded by delegateTimeout.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 ctr_add a
 FAKE=$T_DIR/fake
@@ -41,20 +41,17 @@ ln -s /usr/lib/cni/host-local "$FAKE/host-local"
 
 run_case() {  # run_case TYPE [TIMEOUT]: sets T_OUT, T_RC, took (s)
   mesos_config "$T_DIR/$1.json" fault-net FAULT-PORT-MAPPER '[{"host_port":8080,"container_port":80}]' '[]' \
-    "${2:+\"delegateTimeout\": $2,}"
+    "{${2:+\"delegateTimeout\": $2}}"
   sed -i "s/\"type\": \"bridge\"/\"type\": \"$1\"/" "$T_DIR/$1.json"
   local before start
-  before=$(ruleset 2>/dev/null)
+  before=$(ruleset)
   start=$(date +%s%N)
-  set +e
-  T_OUT=$(env -i CNI_COMMAND=ADD CNI_CONTAINERID=fault-1 CNI_NETNS="$(ctr_path a)" CNI_IFNAME=eth0 CNI_PATH="$FAKE" \
-          PATH=/usr/sbin:/usr/bin:/sbin:/bin ip netns exec "$NODE" "$NFTPM_BIN" < "$T_DIR/$1.json" 2>/dev/null)
-  T_RC=$?
-  set -e
+  cni_exec "$T_DIR/$1.json" CNI_COMMAND=ADD CNI_CONTAINERID=fault-1 CNI_NETNS="$(ctr_path a)" CNI_IFNAME=eth0 \
+    CNI_PATH="$FAKE" PATH="$SYS_PATH"
   took=$(( ($(date +%s%N) - start) / 1000000 ))
   check "$1: exits non-zero" [ "$T_RC" != 0 ]
   check "$1: the error code is 102" [ "$(json_get 'j["code"]' <<<"$T_OUT")" = 102 ]
-  check "$1: the ruleset is unchanged" [ "$(ruleset 2>/dev/null)" = "$before" ]
+  check_eq "$1: the ruleset is unchanged" "$(ruleset)" "$before"
   log "$1: $(json_get 'j["msg"]' <<<"$T_OUT") (${took} ms)"
 }
 
@@ -69,15 +66,33 @@ run_case hanging 2
 check "hanging: the message names the timeout" grep -q "timed out after 2s" <<<"$T_OUT"
 # The delegate would sleep 300 s: returning within 30 s of an ordinary call shows it was cut short.
 check "hanging: the call was cut short, not left to hang (${took} ms)" [ "$took" -lt $((baseline + 30000)) ]
-sleep 0.2
-check "hanging: no process of the delegate is left (nor its child)" [ -z "$(pgrep -f "$MARK" || true)" ]
+# procs_named PATTERN present|absent: waits up to 5 s for a process matching PATTERN to be there
+# (or to be gone); a failing pgrep (status > 1) ends the test.
+procs_named() {
+  local rc _
+  for _ in $(seq 50); do
+    set +e; pgrep -f "$1" >/dev/null; rc=$?; set -e
+    ((rc <= 1)) || die "pgrep failed (exit $rc)"
+    [ "$2" = present ] && [ "$rc" = 0 ] && return 0
+    [ "$2" = absent ] && [ "$rc" = 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+(exec -a "$MARK-control" sleep 60) &
+ctl=$!
+check "control: a process named like the delegate's is seen" procs_named "$MARK" present
+kill "$ctl"; wait "$ctl" 2>/dev/null || true   # (the status of a killed process)
+check "hanging: no process of the delegate is left (nor its child)" procs_named "$MARK" absent
 
 # DEL runs the delegate while its netfilter socket is open (mappings go first): the delegate gets
 # stdin, stdout and stderr, none of the plugin's netlink sockets.
 mesos_config "$T_DIR/fdlister.json" fault-net FAULT-PORT-MAPPER '[{"host_port":8080,"container_port":80}]' '[]'
 sed -i 's/"type": "bridge"/"type": "fdlister"/' "$T_DIR/fdlister.json"
-env -i CNI_COMMAND=DEL CNI_CONTAINERID=fault-1 CNI_IFNAME=eth0 CNI_PATH="$FAKE" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  ip netns exec "$NODE" "$NFTPM_BIN" < "$T_DIR/fdlister.json" >/dev/null 2>&1 || true
+cni_exec "$T_DIR/fdlister.json" CNI_COMMAND=DEL CNI_CONTAINERID=fault-1 CNI_IFNAME=eth0 CNI_PATH="$FAKE" PATH="$SYS_PATH"
+check_rc "DEL with the fd-listing delegate exits 0" 0
 check "the delegate ran for DEL" [ -s "$T_DIR/delegate-fds" ]
-check "... holding none of the plugin's sockets" [ "$(grep -c 'socket:' "$T_DIR/delegate-fds" || true)" = 0 ]
+fds=$(cat "$T_DIR/delegate-fds")
+check_match "... and listed its fds (control: stdin is there)" " 0 -> " "$fds"
+check_no_match "... holding none of the plugin's sockets" "socket:" "$fds"
 finish

@@ -2,7 +2,7 @@
 # Hairpin (a container reaching its own and a neighbour's host port), localhost:hostPort from the
 # node, and the CVE-2020-8558 guard: with route_localnet on the bridge, a neighbour on that bridge
 # sending to 127.0.0.1 must reach neither a mapped port nor a node service bound to localhost.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 ctr_add a
 ctr_add b
@@ -12,7 +12,6 @@ check "ADD a exits 0" [ "$T_RC" = 0 ]
 runtime ADD b "$(ctr_path b)" "$T_DIR/net.conflist" '[]'
 check "ADD b (no ports) exits 0" [ "$T_RC" = 0 ]
 serve_tcp "$(ctr_ns a)" 80 hello-a
-wait_listen "$(ctr_ns a)" 80
 check "a reaches its own host port (hairpin)" [ "$(tcp_get "$(ctr_ns a)" "$NODE_IP" 8080)" = hello-a ]
 check "b reaches a's host port (hairpin through the node)" [ "$(tcp_get "$(ctr_ns b)" "$NODE_IP" 8080)" = hello-a ]
 check "the node reaches 127.0.0.1:8080 (localhost)" [ "$(tcp_get "$NODE" 127.0.0.1 8080)" = hello-a ]
@@ -22,9 +21,7 @@ check "the node reaches 127.0.0.1:8080 (localhost)" [ "$(tcp_get "$NODE" 127.0.0
 # services keep working on a mapped port number.
 out=$(ip netns exec "$NODE" socat -T3 - "TCP:[::1]:8080,connect-timeout=3" </dev/null 2>&1 || true)
 check "[::1]:8080 from the node is refused at once, not translated into a SYN that hangs" grep -q "Connection refused" <<<"$out"
-ip netns exec "$NODE" socat "TCP6-LISTEN:8080,bind=[::1],fork,reuseaddr" "SYSTEM:echo node-own-v6" >/dev/null 2>&1 &
-T_PIDS+=($!)
-wait_listen "$NODE" 8080 tcp6
+serve_tcp6 "$NODE" 8080 node-own-v6 ::1
 check "the node's own service on [::1]:8080 answers the node" [ "$(tcp_get "$NODE" ::1 8080)" = node-own-v6 ]
 check "route_localnet was turned on for the bridge only" \
   [ "$(ip netns exec "$NODE" sysctl -n "net.ipv4.conf.$BRIDGE.route_localnet")" = 1 ] 
@@ -40,10 +37,9 @@ ip -n "$(ctr_ns b)" rule del pref 0 lookup local
 ip -n "$(ctr_ns b)" rule add pref 20 lookup local
 ip -n "$(ctr_ns b)" route add 127.0.0.1/32 via "$gw" dev eth0 table 100 onlink
 serve_tcp "$NODE" 9999 node-secret 127.0.0.1
-wait_listen "$NODE" 9999
 check "the node's localhost-only service answers the node" [ "$(tcp_get "$NODE" 127.0.0.1 9999)" = node-secret ]
-check "a neighbour cannot reach the node's localhost service" [ -z "$(tcp_get "$(ctr_ns b)" 127.0.0.1 9999)" ]
-check "a neighbour cannot reach a mapped port through 127.0.0.1" [ -z "$(tcp_get "$(ctr_ns b)" 127.0.0.1 8080)" ]
+check_no_answer "a neighbour cannot reach the node's localhost service" tcp "$(ctr_ns b)" 127.0.0.1 9999
+check_no_answer "a neighbour cannot reach a mapped port through 127.0.0.1" tcp "$(ctr_ns b)" 127.0.0.1 8080
 # Proof that the checks above test something: without the guard rule the attack works.
 nft_node flush chain inet nft_port_mapper localnet-guard
 check "control: without the guard the neighbour reaches the localhost service" \

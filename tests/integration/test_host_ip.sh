@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hostIP bindings: only traffic to that host address is mapped; the same port unbound maps the
 # node's other addresses; a hostIP of one family maps that family only.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 SECOND_IP="10.99.$T_NET.3"
 ip -n "$NODE" addr add "$SECOND_IP/24" dev uplink
@@ -16,11 +16,10 @@ check "ADD of the same port unbound exits 0 (a binding is a different key)" [ "$
 runtime ADD v6only "$(ctr_path v6only)" "$T_DIR/net.conflist" "[{\"hostPort\":9090,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP6\"}]"
 check "ADD bound to an IPv6 host address exits 0" [ "$T_RC" = 0 ]
 for c in bound unbound v6only; do serve_tcp "$(ctr_ns $c)" 80 "hello-$c"; serve_tcp6 "$(ctr_ns $c)" 80 "hello6-$c"; done
-for c in bound unbound v6only; do wait_listen "$(ctr_ns $c)" 80; done
 check "traffic to the bound address goes to the bound container" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-bound ]
 check "traffic to the other address goes to the unbound one" [ "$(tcp_get "$REMOTE" "$SECOND_IP" 8080)" = hello-unbound ]
 check "the IPv6-bound mapping answers on that address" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 9090)" = hello6-v6only ]
-check "the IPv6-bound mapping does not map IPv4" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 9090)" ]
+check_no_answer "the IPv6-bound mapping does not map IPv4" tcp "$REMOTE" "$NODE_IP" 9090
 ctr_add other
 runtime ADD other "$(ctr_path other)" "$T_DIR/net.conflist" "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\",\"hostIP\":\"$NODE_IP\"}]"
 check "a second binding of the same address and port is a conflict" [ "$(json_get 'j["code"]' <<<"$T_OUT")" = 105 ]
@@ -41,8 +40,6 @@ runtime ADD n2 "$(ctr_path n2)" "$T_DIR/net2.conflist" "[{\"hostPort\":7070,\"co
 check "a binding of 7070 on $NODE_IP in a second network" [ "$T_RC" = 0 ]
 serve_tcp "$(ctr_ns u7)" 80 hello-u7
 serve_tcp "$(ctr_ns n2)" 80 hello-n2
-wait_listen "$(ctr_ns u7)" 80
-wait_listen "$(ctr_ns n2)" 80
 check "the later network's binding wins for its address" [ "$(tcp_get "$REMOTE" "$NODE_IP" 7070)" = hello-n2 ]
 check "the first network's unbound mapping serves the other address" [ "$(tcp_get "$REMOTE" "$SECOND_IP" 7070)" = hello-u7 ]
 
@@ -59,16 +56,16 @@ BOTH='[{"hostPort":6062,"containerPort":80,"protocol":"tcp","hostIP":"0.0.0.0"},
 runtime ADD anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
 check "ADD with 0.0.0.0:6062 and [::]:6062 together exits 0" [ "$T_RC" = 0 ]
 for c in any4 any6 anyboth; do serve_tcp "$(ctr_ns $c)" 80 "hello-$c"; serve_tcp6 "$(ctr_ns $c)" 80 "hello6-$c"; done
-for c in any4 any6 anyboth; do wait_listen "$(ctr_ns $c)" 80; wait_listen "$(ctr_ns $c)" 80 tcp6; done
 check "0.0.0.0 maps IPv4 (both node addresses)" \
   [ "$(tcp_get "$REMOTE" "$NODE_IP" 6060)/$(tcp_get "$REMOTE" "$SECOND_IP" 6060)" = hello-any4/hello-any4 ]
-check "0.0.0.0 does not map IPv6" [ -z "$(tcp_get "$REMOTE" "$NODE_IP6" 6060)" ]
+check_no_answer "0.0.0.0 does not map IPv6" tcp "$REMOTE" "$NODE_IP6" 6060
 check ":: maps IPv6" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 6061)" = hello6-any6 ]
-check ":: does not map IPv4" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 6061)" ]
+check_no_answer ":: does not map IPv4" tcp "$REMOTE" "$NODE_IP" 6061
 check "0.0.0.0 with :: maps both families" \
   [ "$(tcp_get "$REMOTE" "$NODE_IP" 6062)/$(tcp_get "$REMOTE" "$NODE_IP6" 6062)" = hello-anyboth/hello6-anyboth ]
 runtime CHECK anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
 check "CHECK of the pair exits 0" [ "$T_RC" = 0 ]
+check "the pair owns elements before DEL (control)" [ "$(owned_count "net=hostip-net id=anyboth if=eth0")" -gt 0 ]
 runtime DEL anyboth "$(ctr_path anyboth)" "$T_DIR/net.conflist" "$BOTH"
 check "DEL of the pair leaves nothing of it" [ "$(owned_count "net=hostip-net id=anyboth if=eth0")" = 0 ]
 
@@ -78,8 +75,7 @@ ctr_add lo1
 runtime ADD lo1 "$(ctr_path lo1)" "$T_DIR/net.conflist" '[{"hostPort":8088,"containerPort":80,"protocol":"tcp","hostIP":"127.0.0.1"}]'
 check "ADD bound to 127.0.0.1 exits 0" [ "$T_RC" = 0 ]
 serve_tcp "$(ctr_ns lo1)" 80 hello-lo1
-wait_listen "$(ctr_ns lo1)" 80
 check "the node reaches 127.0.0.1:8088" [ "$(tcp_get "$NODE" 127.0.0.1 8088)" = hello-lo1 ]
-check "the node does not reach $NODE_IP:8088" [ -z "$(tcp_get "$NODE" "$NODE_IP" 8088)" ]
-check "the remote does not reach $NODE_IP:8088" [ -z "$(tcp_get "$REMOTE" "$NODE_IP" 8088)" ]
+check_no_answer "the node does not reach $NODE_IP:8088" tcp "$NODE" "$NODE_IP" 8088
+check_no_answer "the remote does not reach $NODE_IP:8088" tcp "$REMOTE" "$NODE_IP" 8088
 finish

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Delegate mode with a dual-stack delegate: the bridge returns ip4 and ip6 in the legacy result,
 # and the mapping works over both families.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 ctr_add a
 CID=d6d6d6d6-0000-0000-0000-000000000006
@@ -19,9 +19,9 @@ check "ADD exits 0" [ "$T_RC" = 0 ]
 check "the legacy result carries ip6" [ -n "$(json_get 'j.get("ip6",{}).get("ip","")' <<<"$T_OUT")" ]
 serve_tcp "$(ctr_ns a)" 80 hello-v4
 serve_tcp6 "$(ctr_ns a)" 80 hello-v6
-wait_listen "$(ctr_ns a)" 80
 check "remote reaches the container over IPv4" [ "$(tcp_get "$REMOTE" "$NODE_IP" 8080)" = hello-v4 ]
 check "remote reaches the container over IPv6" [ "$(tcp_get "$REMOTE" "$NODE_IP6" 8080)" = hello-v6 ]
+check "the container owns elements before DEL (control)" [ "$(owned_count "net=mesos6 id=$CID if=eth0")" -gt 0 ]
 cni DEL "$CID" "$(ctr_path a)" "$T_DIR/conf.json"
 check "DEL exits 0" [ "$T_RC" = 0 ]
 check "DEL leaves nothing of the container" [ "$(owned_count "net=mesos6 id=$CID if=eth0")" = 0 ]

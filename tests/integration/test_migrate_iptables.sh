@@ -4,7 +4,7 @@
 # tagged "container_id: ..."), are moved into our table by migrate-from-iptables while a TCP
 # connection through the mapping stays open and keeps working; new connections work afterwards,
 # the old chain is gone, and the plugin's own DEL then owns the migrated mappings.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 ctr_add a
 CHAIN=MESOS-OLD-PORT-MAPPER
@@ -45,15 +45,23 @@ check "the live connection echoes before the migration" [ "$line" = before ]
 pm() { ip netns exec "$NODE" "$NFTPM_BIN" "$@"; }
 plan=$(pm migrate-from-iptables --chain "$CHAIN" --network legacy-net --dry-run)
 check "--dry-run shows both mappings with their owner" [ "$(grep -c "owner net=legacy-net id=$CID if=eth0" <<<"$plan")" = 2 ]
-check "--dry-run changes nothing" [ -z "$(nft_node list tables | grep nft_port_mapper)" ]
+check "--dry-run changes nothing (no table; the migration below makes one: the control)" no_table
 check "... the old chain is still there" eval "ipt -S $CHAIN >/dev/null"
+rules=$(ipt -S) || die "iptables -S failed"
+check_match "... and 'iptables -S' lists it (control for 'the old chain is gone')" "^-N $CHAIN\$" "$rules"
 
-pm migrate-from-iptables --chain "$CHAIN" --network legacy-net >/dev/null
-check "migrate-from-iptables exits 0" [ $? = 0 ]
+set +e
+out=$(pm migrate-from-iptables --chain "$CHAIN" --network legacy-net 2>&1)
+rc=$?
+set -e
+check_eq "migrate-from-iptables exits 0" "$rc" 0
+[ "$rc" = 0 ] || echo "    $out"
 echo after >&"${LIVE[1]}"
 read -r -t 5 line <&"${LIVE[0]}" || line=""
 check "the live connection still echoes after the migration" [ "$line" = after ]
-check "the old chain is gone" [ -z "$(ipt -S 2>/dev/null | grep -- "$CHAIN")" ]
+rules=$(ipt -S) || die "iptables -S failed"
+check_no_match "the old chain is gone" "$CHAIN" "$rules"
+check "the table exists now" table_exists
 check "the mappings are in our table with the container's owner" \
   [ "$(owned_count "net=legacy-net id=$CID if=eth0")" -ge 4 ]
 check "the excluded device came along" eval "nft_node list set inet nft_port_mapper $CHAIN-excl | grep '\"$BRIDGE\"' >/dev/null"

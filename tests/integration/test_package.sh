@@ -3,18 +3,16 @@
 # Depends name the libraries the plugin links, and it installs on a clean root (dpkg-deb into a
 # scratch directory) with the binary where the README says, a gzipped man page that renders, the
 # copyright file and Debian changelog, the examples, and the two systemd units (not enabled).
-set -euo pipefail
+source "$(dirname "$0")/harness.sh"   # check/finish/die and the cleanup of $T_DIR (no namespaces here)
 BUILD_DIR=$(dirname "$NFTPM_BIN")
-OUT=$(mktemp -d /tmp/nftpm-package.XXXXXX)
-trap 'rm -rf "$OUT"' EXIT
-fails=0
-check() { local what=$1; shift; if "$@"; then echo "  ok   $what"; else echo "  FAIL $what"; fails=$((fails + 1)); fi; }
+OUT=$T_DIR/package
+mkdir "$OUT"
 # Tools the checks need are never optional: a missing one fails the test (scripts/install-deps
 # installs them all).
 for tool in lintian systemd-analyze groff dpkg-deb; do
-  command -v "$tool" >/dev/null || { echo "  FAIL $tool is not installed (scripts/install-deps installs it)"; exit 1; }
+  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps installs it)"
 done
-(cd "$BUILD_DIR" && cpack -G DEB -B "$OUT" >/dev/null)
+(cd "$BUILD_DIR" && cpack -G DEB -B "$OUT" >/dev/null) || die "cpack failed"
 deb=$(ls "$OUT"/*.deb)
 check "cpack built $(basename "$deb")" [ -f "$deb" ]
 
@@ -36,8 +34,9 @@ check "Depends names libmnl" grep -qE "Depends:.*libmnl" <<<"$info"
 check "Depends names libnetfilter-conntrack" grep -qE "Depends:.*libnetfilter-conntrack" <<<"$info"
 mkdir "$OUT/control"
 dpkg-deb -e "$deb" "$OUT/control"
-check "no maintainer scripts (nothing enables the units)" \
-  [ -z "$(ls "$OUT/control" | grep -vxE 'control|md5sums')" ]
+ctl_files=$(ls "$OUT/control")
+check_match "the control archive lists its files (control for the check below)" "^control$" "$ctl_files"
+check_eq "no maintainer scripts (nothing enables the units)" "$(grep -vxE 'control|md5sums' <<<"$ctl_files" || true)" ""
 
 mkdir "$OUT/root"
 dpkg-deb -x "$deb" "$OUT/root"
@@ -94,4 +93,4 @@ verify_units() {
 }
 check "systemd-analyze verify: both units clean" verify_units
 
-[ "$fails" = 0 ] && echo "test_package: all checks passed" || { echo "test_package: $fails check(s) failed"; exit 1; }
+finish

@@ -5,7 +5,7 @@
 # through the mapping; podman rm -f removes the mapping and nothing is left in our table.
 # Podman runs inside the node namespace, entered with nsenter (ip netns exec would remount /sys
 # and hide the cgroup mounts runc needs).
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 command -v podman >/dev/null && command -v runc >/dev/null && [ -x /bin/busybox ] || {
   echo "FAIL: podman, runc and busybox-static are needed (scripts/install-deps installs them)"; exit 1; }
 topology
@@ -52,11 +52,11 @@ check "podman run -p 18080:80 exits 0" [ "$rc" = 0 ]
 [ "$rc" = 0 ] || { cat "$T_DIR/run.err"; finish; }
 ctr_ip=$(pod inspect -f '{{.NetworkSettings.Networks.'"$NET"'.IPAddress}}' "$CTR" 2>/dev/null || true)
 log "container address: $ctr_ip"
-check "the mapping is in our table, owned by the podman container" \
-  grep -q "net=$NET id=" <<<"$(nft_node list table inet nft_port_mapper 2>/dev/null)"
+check_match "the mapping is in our table, owned by the podman container" "comment \"net=$NET id=" "$(nft_dump)"
+http_get() { probe_run "$REMOTE" "TCP:$NODE_IP:18080,connect-timeout=2" "$(printf 'GET /index.html HTTP/1.0\r\n\r')" | tail -1; }
 answer=""
-for _ in $(seq 30); do
-  answer=$(printf 'GET /index.html HTTP/1.0\r\n\r\n' | ip netns exec "$REMOTE" timeout 3 socat -T2 - "TCP:$NODE_IP:18080,connect-timeout=2" 2>/dev/null | tail -1 || true)
+for _ in $(seq 30); do   # httpd starts in the container some time after podman run returns
+  answer=$(http_get)
   [ "$answer" = "hello from podman" ] && break
   sleep 0.2
 done
@@ -66,8 +66,7 @@ pod rm -f "$CTR" >/dev/null 2>&1
 rc=$?
 set -e
 check "podman rm -f exits 0" [ "$rc" = 0 ]
-check "nothing of the container is left in our table" \
-  [ "$(nft_node list table inet nft_port_mapper 2>/dev/null | grep -c "net=$NET")" = 0 ]
-check "the port is no longer mapped" \
-  [ -z "$(printf 'GET / HTTP/1.0\r\n\r\n' | ip netns exec "$REMOTE" timeout 3 socat -T2 - "TCP:$NODE_IP:18080,connect-timeout=2" 2>/dev/null)" ]
+check_no_match "nothing of the container is left in our table (it was there: the check above)" "net=$NET " "$(nft_dump)"
+check_eq "control: the remote's probe to the node's control server answers" "$(tcp_get "$REMOTE" "$NODE_IP" "$CONTROL_PORT")" control
+check_eq "the port is no longer mapped" "$(http_get)" ""
 finish

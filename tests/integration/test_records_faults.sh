@@ -3,7 +3,7 @@
 # (after what the runtime does next) to no leaked and no ghost mapping; restore racing DEL never
 # resurrects; bad records of every kind are reported by path while everything else works; a state
 # directory that cannot be trusted fails ADD with a clear CNI error and changes nothing.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 # What a flush does to us. (Not `nft flush ruleset`: it also takes the bridge plugin's ipMasq
 # chains, and Debian's bridge then fails its own DEL, which would hide what is tested here.)
@@ -13,7 +13,7 @@ pm() { ip netns exec "$NODE" "$NFTPM_BIN" "$@"; }
 config() {  # config FILE HOST_PORT [STATE_DIR]
   mesos_config "$1" rf-net RF-NET \
     "[{\"host_port\":$2,\"container_port\":80,\"protocol\":\"tcp\"},{\"host_port\":$(($2 + 1)),\"container_port\":53,\"protocol\":\"udp\"}]" \
-    "[\"$BRIDGE\"]" "\"stateDir\": \"${3:-$STATE}\","
+    "[\"$BRIDGE\"]" "{\"stateDir\": \"${3:-$STATE}\"}"
 }
 tag() { echo "net=rf-net id=$1 if=eth0"; }
 records_of() { find "$STATE" -name "$1:eth0*" 2>/dev/null | wc -l; }
@@ -24,10 +24,11 @@ ctr_add keeper
 cni ADD keeper "$(ctr_path keeper)" "$T_DIR/keeper.json"
 check "the keeper's ADD exits 0" [ "$T_RC" = 0 ]
 serve_tcp "$(ctr_ns keeper)" 80 keeper
-wait_listen "$(ctr_ns keeper)" 80
 check "the keeper answers (the probe works)" [ "$(tcp_get "$REMOTE" "$NODE_IP" 7000)" = keeper ]
 KEEPER_ELEMENTS=$(owned_count "$(tag keeper)")
 check "the keeper owns elements" [ "$KEEPER_ELEMENTS" -gt 0 ]
+check "the keeper has a record (control for 'converged' below)" [ "$(records_of keeper)" -gt 0 ]
+check "host-local holds the keeper's address (control for 'converged' below)" eval '! no_address keeper'
 # kill_after MS CMD...: runs CMD (the plugin, in the node) and SIGKILLs it after MS milliseconds.
 kill_after() {
   local ms=$1; shift
@@ -37,7 +38,12 @@ plugin_env() {  # plugin_env VERB ID NETNS: the Mesos agent's environment
   echo CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     ${3:+CNI_NETNS=$3}
 }
-no_address() { ! grep -rqx "$1" "$T_DIR/ipam" 2>/dev/null; }  # no_address ID: host-local holds none for ID
+no_address() {  # no_address ID: host-local holds none for ID (a grep that cannot read ends the test)
+  local rc=0
+  grep -rqx "$1" "$IPAM_DIR" || rc=$?
+  ((rc <= 1)) || die "cannot read host-local's dataDir $IPAM_DIR"
+  [ "$rc" = 1 ]
+}
 converged() {  # converged ID: nothing of ID in the kernel, its records or host-local
   [ "$(owned_count "$(tag "$1")")" = 0 ] && [ "$(records_of "$1")" = 0 ] && no_address "$1"
 }
@@ -74,14 +80,6 @@ check "12 killed DELs converge after the next DEL" [ "$bad_runs" = 0 ]
 
 log "SIGKILL at random instants of restore, then restore again"
 for i in $(seq 1 4); do ctr_add "many$i"; config "$T_DIR/many$i.json" $((7300 + 2 * i)); cni ADD "many$i" "$(ctr_path "many$i")" "$T_DIR/many$i.json"; done
-# owned_total: elements with an owner in the table (0 when there is no table; a failing nft fails).
-owned_total() {
-  nft_node list tables >"$T_DIR/tables"
-  grep -q "inet nft_port_mapper" "$T_DIR/tables" || { echo 0; return; }
-  local table
-  table=$(nft_node list table inet nft_port_mapper)  # a failing nft ends the test
-  grep -c comment <<<"$table" || true                # (grep -c prints 0 and exits 1 on no match)
-}
 want=$(owned_total)
 bad_runs=0
 for i in $(seq 1 10); do
@@ -100,7 +98,7 @@ log "restore racing DEL never resurrects"
 ctr_add big
 mesos_config "$T_DIR/big.json" rf-net RF-NET \
   "$(jq -nc '[range(20000; 24000) | {host_port: ., container_port: 80, protocol: "tcp"}]')" \
-  "[\"$BRIDGE\"]" "\"stateDir\": \"$STATE\","
+  "[\"$BRIDGE\"]" "{\"stateDir\": \"$STATE\"}"
 cni ADD big "$(ctr_path big)" "$T_DIR/big.json"
 check "a container with 4,000 mappings is added" [ "$T_RC" = 0 ]
 bad_runs=0

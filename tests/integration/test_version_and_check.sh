@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VERSION, results in the requested cniVersion, CHECK passing and then failing on a missing,
 # foreign-owned or re-pointed mapping, and STATUS.
-source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/harness.sh"
 topology
 ctr_add a
 CID=abcdef01-0000-0000-0000-000000000000
@@ -10,7 +10,7 @@ cni VERSION "" "" "$T_DIR/v.json"
 check "VERSION exits 0" [ "$T_RC" = 0 ]
 check "VERSION lists 0.1.0 .. 1.1.0" [ "$(json_get '",".join(j["supportedVersions"])' <<<"$T_OUT")" = "0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0,1.1.0" ]
 
-mesos_config "$T_DIR/conf.json" ver-net VER-PORT-MAPPER '[{"host_port":8080,"container_port":80}]' '[]' '"cniVersion": "1.0.0",'
+mesos_config "$T_DIR/conf.json" ver-net VER-PORT-MAPPER '[{"host_port":8080,"container_port":80}]' '[]' '{"cniVersion": "1.0.0"}'
 cni ADD "$CID" "$(ctr_path a)" "$T_DIR/conf.json"
 check "ADD with cniVersion 1.0.0 exits 0" [ "$T_RC" = 0 ]
 check "the result is in the 1.0.0 form (ips[].address)" [ -n "$(json_get 'j["ips"][0]["address"]' <<<"$T_OUT")" ]
@@ -38,7 +38,9 @@ check "CHECK fails when the mapping points elsewhere" grep -q "wrong target" <<<
 echo '{"cniVersion":"1.1.0","name":"ver-net","type":"nft-port-mapper"}' > "$T_DIR/status.json"
 cni STATUS "" "" "$T_DIR/status.json"
 check "STATUS exits 0 on this kernel" [ "$T_RC" = 0 ]
-check "STATUS left no probe table behind" [ -z "$(nft_node list tables | grep probe)" ]
+tables=$(nft_node list tables) || die "nft list tables failed"
+check_match "the node's tables are listed (control: ours is there)" "^table inet nft_port_mapper\$" "$tables"
+check_no_match "STATUS left no probe table behind" "probe" "$tables"
 echo '{"cniVersion":"1.0.0","name":"ver-net","type":"nft-port-mapper"}' > "$T_DIR/status0.json"
 cni STATUS "" "" "$T_DIR/status0.json"
 check "STATUS with cniVersion 1.0.0 is refused (it is a 1.1 verb)" [ "$(json_get 'j["code"]' <<<"$T_OUT")" = 1 ]
