@@ -30,9 +30,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 class CallLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/nftpm-call-log-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir = tmpl;
+    dir = make_temp_dir("nftpm-call-log");
+    ASSERT_FALSE(dir.empty());
     file = dir + "/calls.log";
   }
   void TearDown() override {
@@ -141,12 +140,7 @@ TEST_F(CallLogTest, AnUnwritableFileFallsBackToStderr) {
 }
 
 // The plugin's own use of it: logFile and logLevel from the config, the call as the subject.
-std::map<std::string, std::string> g_env;
-std::optional<std::string> fake_getenv(const char* name) {
-  auto it = g_env.find(name);
-  if (it == g_env.end()) return std::nullopt;
-  return it->second;
-}
+std::map<std::string, std::string>& g_env = test_cni_env();
 
 class NoDelegate : public DelegateRunner {
  public:
@@ -156,11 +150,7 @@ class NoDelegate : public DelegateRunner {
 };
 
 TEST_F(CallLogTest, APluginCallLogsEachStepToItsLogFile) {
-  g_env = {{"CNI_COMMAND", "ADD"},
-           {"CNI_CONTAINERID", "c1"},
-           {"CNI_NETNS", "/var/run/netns/x"},
-           {"CNI_IFNAME", "eth0"},
-           {"CNI_PATH", "/opt/cni/bin"}};
+  reset_test_cni_env();
   json cfg = json::parse(R"({"cniVersion":"1.0.0","name":"podman","type":"nft-port-mapper",
     "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]},
     "prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],
@@ -168,17 +158,15 @@ TEST_F(CallLogTest, APluginCallLogsEachStepToItsLogFile) {
   cfg["logFile"] = file;
   FakeNftables nft;
   NoDelegate delegate;
-  NftablesFactory factory = [&nft]() -> Result<std::unique_ptr<Nftables>> {
-    return std::unique_ptr<Nftables>(new SharedFake(nft));
-  };
+  NftablesFactory factory = shared_fake_factory(nft);
   ::testing::internal::CaptureStdout();
-  auto out = run_plugin(fake_getenv, cfg.dump(), factory, delegate);
+  auto out = run_plugin(test_getenv, cfg.dump(), factory, delegate);
   g_env["CNI_CONTAINERID"] = "c2";  // the same port: refused, and logged as an error
-  auto refused = run_plugin(fake_getenv, cfg.dump(), factory, delegate);
+  auto refused = run_plugin(test_getenv, cfg.dump(), factory, delegate);
   cfg["logLevel"] = "error";
   g_env["CNI_COMMAND"] = "DEL";
   g_env["CNI_CONTAINERID"] = "c1";
-  auto del = run_plugin(fake_getenv, cfg.dump(), factory, delegate);
+  auto del = run_plugin(test_getenv, cfg.dump(), factory, delegate);
   EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
   ASSERT_EQ(refused.exit_code, 1) << refused.stdout_text;

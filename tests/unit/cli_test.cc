@@ -32,9 +32,8 @@ using nlohmann::json;
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/nftpm-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    tmp = tmpl;
+    tmp = make_temp_dir("nftpm-cli");
+    ASSERT_FALSE(tmp.empty());
     ASSERT_TRUE(std::filesystem::create_directories(tmp + "/sys/net/ipv4"));
     write(tmp + "/sys/net/ipv4/ip_forward", "1\n");
   }

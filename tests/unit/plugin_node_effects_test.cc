@@ -17,12 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string> g_env;
-std::optional<std::string> fake_getenv(const char* name) {
-  auto it = g_env.find(name);
-  if (it == g_env.end()) return std::nullopt;
-  return it->second;
-}
+std::map<std::string, std::string>& g_env = test_cni_env();
 
 // A delegate that attaches 10.1.0.5 (and detaches) without running anything.
 class AttachingDelegate : public DelegateRunner {
@@ -55,20 +50,12 @@ constexpr auto kAfterDelete = ConntrackSweep::Mode::kAfterDelete;
 
 class PluginNodeEffectsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    g_env = {{"CNI_COMMAND", "ADD"},
-             {"CNI_CONTAINERID", "c1"},
-             {"CNI_NETNS", "/var/run/netns/x"},
-             {"CNI_IFNAME", "eth0"},
-             {"CNI_PATH", "/opt/cni/bin"}};
-  }
+  void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
     g_env["CNI_COMMAND"] = verb;
     g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = [this]() -> Result<std::unique_ptr<Nftables>> {
-      return std::unique_ptr<Nftables>(new SharedFake(nft));
-    };
-    return run_plugin(fake_getenv, config.dump(), factory, delegate, effects);
+    NftablesFactory factory = shared_fake_factory(nft);
+    return run_plugin(test_getenv, config.dump(), factory, delegate, effects);
   }
   // Chained after bridge: the container at 10.88.0.7 and fd88::7 (either may be left out).
   static json chained(const json& mappings, const std::string& ip4 = "10.88.0.7", const std::string& ip6 = "fd88::7") {

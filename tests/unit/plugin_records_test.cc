@@ -17,12 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string> g_env;
-std::optional<std::string> fake_getenv(const char* name) {
-  auto it = g_env.find(name);
-  if (it == g_env.end()) return std::nullopt;
-  return it->second;
-}
+std::map<std::string, std::string>& g_env = test_cni_env();
 
 ::testing::AssertionResult has(const std::string& text, const std::string& needle) {
   if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
@@ -72,25 +67,17 @@ OwnerTag podman_owner(const std::string& id) {
 
 class PluginRecordsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    g_env = {{"CNI_COMMAND", "ADD"},
-             {"CNI_CONTAINERID", "c1"},
-             {"CNI_NETNS", "/var/run/netns/x"},
-             {"CNI_IFNAME", "eth0"},
-             {"CNI_PATH", "/opt/cni/bin"}};
-  }
+  void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
     g_env["CNI_COMMAND"] = verb;
     g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = [this]() -> Result<std::unique_ptr<Nftables>> {
-      return std::unique_ptr<Nftables>(new SharedFake(nft));
-    };
+    NftablesFactory factory = shared_fake_factory(nft);
     RecordStoreFactory records = [this](const std::string& dir) -> Result<std::unique_ptr<RecordStore>> {
       state_dirs.push_back(dir);
       if (store_error) return *store_error;
       return std::make_unique<RecordStore>(fs, dir, kId);
     };
-    auto out = run_plugin(fake_getenv, config.dump(), factory, delegate, no_node_effects(), records);
+    auto out = run_plugin(test_getenv, config.dump(), factory, delegate, no_node_effects(), records);
     // No call leaves the state directory locked.
     EXPECT_FALSE(fs.locked(kNs + "/.lock")) << verb;
     return out;

@@ -14,12 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string> g_env;
-std::optional<std::string> fake_getenv(const char* name) {
-  auto it = g_env.find(name);
-  if (it == g_env.end()) return std::nullopt;
-  return it->second;
-}
+std::map<std::string, std::string>& g_env = test_cni_env();
 
 struct Call {
   std::string type, command;
@@ -51,20 +46,12 @@ class RecordingDelegate : public DelegateRunner {
 
 class PluginTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    g_env = {{"CNI_COMMAND", "ADD"},
-             {"CNI_CONTAINERID", "c1"},
-             {"CNI_NETNS", "/var/run/netns/x"},
-             {"CNI_IFNAME", "eth0"},
-             {"CNI_PATH", "/opt/cni/bin"}};
-  }
+  void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
     g_env["CNI_COMMAND"] = verb;
     g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = [this]() -> Result<std::unique_ptr<Nftables>> {
-      return std::unique_ptr<Nftables>(new SharedFake(nft));
-    };
-    return run_plugin(fake_getenv, config.dump(), factory, delegate);
+    NftablesFactory factory = shared_fake_factory(nft);
+    return run_plugin(test_getenv, config.dump(), factory, delegate);
   }
   size_t elements() const {
     size_t n = 0;

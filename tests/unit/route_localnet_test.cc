@@ -1,6 +1,7 @@
 // route_localnet over a /proc/sys of the test's own: the right file gets "1", an odd device name
 // never becomes a path.
 #include "nftpm/route_localnet.h"
+#include "test_values.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -15,9 +16,8 @@ namespace {
 class RouteLocalnetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/nftpm-sys-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    sys = tmpl;
+    sys = make_temp_dir("nftpm-sys");
+    ASSERT_FALSE(sys.empty());
     for (const char* dev : {"cni0", "mesos-cni0"}) {
       ASSERT_TRUE(std::filesystem::create_directories(sys + "/net/ipv4/conf/" + dev));
       put(dev, "0\n");

@@ -3,7 +3,12 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "fake_nftables.h"
@@ -53,5 +58,34 @@ class SharedFake : public Nftables {
  private:
   FakeNftables& f_;
 };
+
+// The CNI environment the plugin tests hand to run_plugin (through test_getenv), reset by each
+// test to an ADD of container c1 on eth0.
+inline std::map<std::string, std::string>& test_cni_env() {
+  static std::map<std::string, std::string> env;
+  return env;
+}
+inline void reset_test_cni_env() {
+  test_cni_env() = {{"CNI_COMMAND", "ADD"},
+                    {"CNI_CONTAINERID", "c1"},
+                    {"CNI_NETNS", "/var/run/netns/x"},
+                    {"CNI_IFNAME", "eth0"},
+                    {"CNI_PATH", "/opt/cni/bin"}};
+}
+inline std::optional<std::string> test_getenv(const char* name) {
+  auto it = test_cni_env().find(name);
+  if (it == test_cni_env().end()) return std::nullopt;
+  return it->second;
+}
+// A fresh directory under /tmp ("/tmp/<prefix>-XXXXXX"); empty on failure.
+inline std::string make_temp_dir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  return mkdtemp(tmpl.data()) ? tmpl : std::string();
+}
+
+// Hands each plugin run a view of the test's one fake ruleset.
+inline std::function<Result<std::unique_ptr<Nftables>>()> shared_fake_factory(FakeNftables& nft) {
+  return [&nft]() -> Result<std::unique_ptr<Nftables>> { return std::unique_ptr<Nftables>(new SharedFake(nft)); };
+}
 
 }  // namespace nftpm
