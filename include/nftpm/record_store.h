@@ -76,7 +76,6 @@ struct LockedRecords {
   std::unique_ptr<RecordStore> store;
   std::unique_ptr<FileLock> lock;
 };
-Result<LockedRecords> lock_records(const std::string& state_dir);
 
 class RecordStore {
  public:

@@ -242,18 +242,33 @@ int report_removed(const CliSystem& sys, const Result<std::vector<NftElement>>& 
   return 0;
 }
 
+// What the commands that change both the table and the records (remove, gc, uninstall) start
+// from: the kernel, and the state directory's records read under its exclusive lock, so that no
+// plugin call of that directory is half done meanwhile.
+struct TableAndRecords {
+  std::unique_ptr<Nftables> nft;
+  LockedRecords locked;
+  RecordStore::Listing listing;
+};
+Result<TableAndRecords> open_table_and_records(const CliSystem& sys, const std::string& state_dir) {
+  auto nft = sys.nftables();
+  if (!nft) return nft.take_error();
+  auto locked = lock_state_dir(sys, state_dir);
+  if (!locked) return locked.take_error();
+  auto listing = locked->store->load();
+  if (!listing) return listing.take_error();
+  return TableAndRecords{std::move(*nft), std::move(*locked), std::move(*listing)};
+}
+
 // Removes the owned elements `select` picks, and the records of the owners it picks (which become
-// .deleting first, so that no restore puts back what is being removed). Holds the store's
-// exclusive lock: no plugin call of that state directory is half done meanwhile.
+// .deleting first, so that no restore puts back what is being removed).
 int remove_with_records(const CliSystem& sys, const std::string& state_dir,
                         const std::function<bool(const OwnerTag&)>& select) {
-  auto nft = sys.nftables();
-  if (!nft) return fail(sys, nft.error());
-  auto locked = lock_state_dir(sys, state_dir);
-  if (!locked) return fail(sys, locked.error());
-  auto& store = locked->store;
-  auto listing = store->load();
-  if (!listing) return fail(sys, listing.error());
+  auto opened = open_table_and_records(sys, state_dir);
+  if (!opened) return fail(sys, opened.error());
+  auto& nft = opened->nft;
+  auto& store = opened->locked.store;
+  auto* listing = &opened->listing;
   std::vector<OwnerTag> records;
   for (const auto* list : {&listing->live, &listing->deleting}) {
     for (const auto& r : *list) {
@@ -262,7 +277,7 @@ int remove_with_records(const CliSystem& sys, const std::string& state_dir,
       records.push_back(r.owner);
     }
   }
-  int rc = report_removed(sys, remove_owned_where(**nft, select));
+  int rc = report_removed(sys, remove_owned_where(*nft, select));
   if (rc != 0) return rc;
   for (const auto& o : records) {
     if (auto s = store->erase(o); !s) return fail(sys, s.error());
@@ -305,13 +320,11 @@ int cmd_gc(const CliSystem& sys, const std::string& network, const std::vector<s
 }
 
 int cmd_uninstall(const CliSystem& sys, bool force, const std::string& state_dir) {
-  auto nft = sys.nftables();
-  if (!nft) return fail(sys, nft.error());
-  auto locked = lock_state_dir(sys, state_dir);
-  if (!locked) return fail(sys, locked.error());
-  auto& store = locked->store;
-  auto listing = store->load();
-  if (!listing) return fail(sys, listing.error());
+  auto opened = open_table_and_records(sys, state_dir);
+  if (!opened) return fail(sys, opened.error());
+  auto& nft = opened->nft;
+  auto& store = opened->locked.store;
+  auto* listing = &opened->listing;
   size_t recorded = listing->live.size() + listing->deleting.size();
   if (recorded > 0 && !force) {
     return fail(sys, Error(ErrorCode::kInvalidConfig,
@@ -319,7 +332,7 @@ int cmd_uninstall(const CliSystem& sys, bool force, const std::string& state_dir
                            "their containers' mappings would come back with the next restore; remove the containers "
                            "first, or use --force"));
   }
-  if (auto s = uninstall_table(**nft, force); !s) return fail(sys, s.error());
+  if (auto s = uninstall_table(*nft, force); !s) return fail(sys, s.error());
   // After the table: a watcher that sees the table go finds no record to restore from.
   if (auto s = store->erase_all(); !s) return fail(sys, s.error());
   *sys.out << "table inet " << kTableName << " removed" << (recorded ? " with its records" : "") << "\n";

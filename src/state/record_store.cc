@@ -200,14 +200,6 @@ Result<std::unique_ptr<RecordStore>> RecordStore::open(const std::string& state_
   return store;
 }
 
-Result<LockedRecords> lock_records(const std::string& state_dir) {
-  auto store = RecordStore::open(state_dir);
-  if (!store) return store.take_error();
-  auto lock = (*store)->lock_exclusive();
-  if (!lock) return lock.take_error();
-  return LockedRecords{std::move(*store), std::move(*lock)};
-}
-
 Status RecordStore::remove_stale_boot_dirs() {
   auto dirs = stale_boot_dirs();
   if (!dirs) return dirs.take_error();

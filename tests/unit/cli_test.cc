@@ -24,11 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-::testing::AssertionResult has(const std::string& text, const std::string& needle) {
-  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
-}
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {

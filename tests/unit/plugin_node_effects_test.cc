@@ -17,8 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string>& g_env = test_cni_env();
-
 // A delegate that attaches 10.1.0.5 (and detaches) without running anything.
 class AttachingDelegate : public DelegateRunner {
  public:
@@ -52,10 +50,7 @@ class PluginNodeEffectsTest : public ::testing::Test {
  protected:
   void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
-    g_env["CNI_COMMAND"] = verb;
-    g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = shared_fake_factory(nft);
-    return run_plugin(test_getenv, config.dump(), factory, delegate, effects);
+    return call_plugin(verb, config, id, nft, delegate, effects);
   }
   // Chained after bridge: the container at 10.88.0.7 and fd88::7 (either may be left out).
   static json chained(const json& mappings, const std::string& ip4 = "10.88.0.7", const std::string& ip6 = "fd88::7") {

@@ -17,13 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string>& g_env = test_cni_env();
-
-::testing::AssertionResult has(const std::string& text, const std::string& needle) {
-  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
-}
-
 // Chained mode has no delegate; one that is called anyway fails the test.
 class NoDelegate : public DelegateRunner {
  public:
@@ -69,15 +62,12 @@ class PluginRecordsTest : public ::testing::Test {
  protected:
   void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
-    g_env["CNI_COMMAND"] = verb;
-    g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = shared_fake_factory(nft);
     RecordStoreFactory records = [this](const std::string& dir) -> Result<std::unique_ptr<RecordStore>> {
       state_dirs.push_back(dir);
       if (store_error) return *store_error;
       return std::make_unique<RecordStore>(fs, dir, kId);
     };
-    auto out = run_plugin(test_getenv, config.dump(), factory, delegate, no_node_effects(), records);
+    auto out = call_plugin(verb, config, id, nft, delegate, no_node_effects(), records);
     // No call leaves the state directory locked.
     EXPECT_FALSE(fs.locked(kNs + "/.lock")) << verb;
     return out;

@@ -14,8 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string>& g_env = test_cni_env();
-
 struct Call {
   std::string type, command;
   json config;
@@ -48,10 +46,7 @@ class PluginTest : public ::testing::Test {
  protected:
   void SetUp() override { reset_test_cni_env(); }
   PluginOutput run(const std::string& verb, const json& config, const std::string& id = "c1") {
-    g_env["CNI_COMMAND"] = verb;
-    g_env["CNI_CONTAINERID"] = id;
-    NftablesFactory factory = shared_fake_factory(nft);
-    return run_plugin(test_getenv, config.dump(), factory, delegate);
+    return call_plugin(verb, config, id, nft, delegate);
   }
   size_t elements() const {
     size_t n = 0;

@@ -21,11 +21,6 @@ namespace {
 using nlohmann::json;
 using Kind = FileInfo::Kind;
 
-::testing::AssertionResult has(const std::string& text, const std::string& needle) {
-  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << needle << "\" is not in \"" << text << "\"";
-}
-
 // Every field a record has, with every kind of mapping.
 AttachmentRecord full_record() {
   AttachmentRecord r;

@@ -28,10 +28,6 @@ size_t count(const std::string& text, const std::string& needle) {
   for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
   return n;
 }
-::testing::AssertionResult has(const std::string& text, const std::string& needle) {
-  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
-}
 std::vector<std::string> names(const std::vector<OwnerTag>& os) {
   std::vector<std::string> out;
   for (const auto& o : os) out.push_back(o.network + "/" + o.container_id);

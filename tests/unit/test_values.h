@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <functional>
@@ -14,6 +15,7 @@
 #include "fake_nftables.h"
 #include "nftpm/nft.h"
 #include "nftpm/owner_tag.h"
+#include "nftpm/plugin.h"
 #include "nftpm/record_store.h"
 
 namespace nftpm {
@@ -77,6 +79,12 @@ inline std::optional<std::string> test_getenv(const char* name) {
   if (it == test_cni_env().end()) return std::nullopt;
   return it->second;
 }
+// `needle` is in `text` (the text is shown when it is not).
+inline ::testing::AssertionResult has(const std::string& text, const std::string& needle) {
+  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
+}
+
 // A fresh directory under /tmp ("/tmp/<prefix>-XXXXXX"); empty on failure.
 inline std::string make_temp_dir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
@@ -86,6 +94,16 @@ inline std::string make_temp_dir(const std::string& prefix) {
 // Hands each plugin run a view of the test's one fake ruleset.
 inline std::function<Result<std::unique_ptr<Nftables>>()> shared_fake_factory(FakeNftables& nft) {
   return [&nft]() -> Result<std::unique_ptr<Nftables>> { return std::unique_ptr<Nftables>(new SharedFake(nft)); };
+}
+
+// One plugin call as a runtime makes it: `verb` for container `id` (the rest of the environment as
+// reset_test_cni_env() left it, or a test changed it), over a view of the test's fake ruleset.
+inline PluginOutput call_plugin(const std::string& verb, const nlohmann::json& config, const std::string& id,
+                                FakeNftables& nft, DelegateRunner& delegate, NodeEffects& effects = no_node_effects(),
+                                const RecordStoreFactory& records = {}) {
+  test_cni_env()["CNI_COMMAND"] = verb;
+  test_cni_env()["CNI_CONTAINERID"] = id;
+  return run_plugin(test_getenv, config.dump(), shared_fake_factory(nft), delegate, effects, records);
 }
 
 }  // namespace nftpm
