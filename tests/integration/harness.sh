@@ -59,10 +59,15 @@ ln -sf "$NFTPM_BIN" "$CNI_BIN/nft-port-mapper"
 ln -sf "$NFTPM_BIN" "$CNI_BIN/mesos-cni-port-mapper"
 CONTROL_PORT=9                    # the node's control servers (check_no_answer)
 
+# on_exit CMD: a test's own cleanup (stop a daemon it started, ...), run by t_cleanup before the
+# namespaces go, latest first. Never `trap ... EXIT` in a test: t_cleanup must see the exit status.
+T_ON_EXIT=()
+on_exit() { T_ON_EXIT+=("$1"); }
 t_cleanup() {
   local rc=$?
   set +e
   local p ns i
+  for ((i = ${#T_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${T_ON_EXIT[i]}"; done
   for p in "${T_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   # Containers first, the node last (its bridge and veths go with it).
   for ((i = ${#T_NS[@]} - 1; i >= 0; i--)); do

@@ -40,7 +40,7 @@ pod() {
       --runtime runc --cgroup-manager cgroupfs --events-backend none "$@"
 }
 podman_cleanup() { pod rm -f "$CTR" >/dev/null 2>&1 || true; }
-trap 'podman_cleanup; t_cleanup' EXIT
+on_exit podman_cleanup
 
 set +e
 pod run -d --name "$CTR" --network "$NET" -p 18080:80 \
