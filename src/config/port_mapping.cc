@@ -1,6 +1,8 @@
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
+#include <string_view>
 #include <tuple>
 
 #include <arpa/inet.h>
@@ -97,6 +99,35 @@ const json* find_path(const json& root, std::initializer_list<const char*> path,
   return cur;
 }
 
+// The runtime's keys under the names this file reads. Go's encoding/json, which the reference
+// plugin decodes with, matches keys to fields without regard to case, and containerd's CRI sends
+// its go-cni PortMapping, which has no JSON tags, as "HostPort", "ContainerPort", "Protocol" and
+// "HostIP". An exact key wins; otherwise the one key equal but for ASCII case is taken; two such
+// keys are refused as ambiguous (Go would silently keep whichever came later).
+Result<json> with_runtime_keys(const json& m, const std::string& where) {
+  static constexpr std::array<std::string_view, 4> kKeys = {"hostPort", "containerPort", "protocol", "hostIP"};
+  auto same_but_case = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+             return std::tolower(x) == std::tolower(y);
+           });
+  };
+  json out = m;
+  for (std::string_view key : kKeys) {
+    if (m.contains(key)) continue;
+    const std::string* found = nullptr;
+    for (auto field = m.begin(); field != m.end(); ++field) {
+      const std::string& name = field.key();
+      if (!same_but_case(name, key)) continue;
+      if (found != nullptr) {
+        return bad_mapping(where, "\"" + *found + "\" and \"" + name + "\" both name \"" + std::string(key) + "\"");
+      }
+      found = &name;
+    }
+    if (found != nullptr) out[std::string(key)] = m.at(*found);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<PortMapping>> parse_mesos_port_mappings(const json& args) {
@@ -128,9 +159,11 @@ Result<std::vector<PortMapping>> parse_runtime_port_mappings(const json& runtime
   if (it == runtime_config.end() || it->is_null()) return out;
   if (!it->is_array()) return Error(ErrorCode::kBadPortMappings, "runtimeConfig.portMappings is not an array");
   for (size_t i = 0; i < it->size(); ++i) {
-    const json& m = (*it)[i];
     std::string where = "runtimeConfig.portMappings[" + std::to_string(i) + "]";
-    if (!m.is_object()) return bad_mapping(where, "not an object");
+    if (!(*it)[i].is_object()) return bad_mapping(where, "not an object");
+    auto keyed = with_runtime_keys((*it)[i], where);
+    if (!keyed) return keyed.take_error();
+    const json& m = *keyed;
     auto host = parse_port(m, "hostPort", where);
     if (!host) return host.take_error();
     auto ctr = parse_port(m, "containerPort", where);

@@ -65,6 +65,39 @@ TEST(NetConfig, ChainedRuntimeConfig) {
   EXPECT_EQ(c->mappings[2].host_family, AF_INET);
 }
 
+// containerd's CRI (1.6, 1.7) marshals go-cni's untagged PortMapping: Go field names as keys.
+// Go's encoding/json, the reference plugin's decoder, matches them without regard to case.
+TEST(NetConfig, ContainerdPortMappingKeys) {
+  auto c = parse_net_config(R"({"cniVersion":"1.0.0","name":"k8s-pods","type":"nft-port-mapper",
+    "runtimeConfig":{"portMappings":[{"HostPort":18080,"ContainerPort":8080,"Protocol":"tcp","HostIP":""},
+                                     {"HostPort":15353,"ContainerPort":5353,"Protocol":"udp","HostIP":"192.0.2.1"},
+                                     {"hostport":9000,"CONTAINERPORT":90}]}})",
+                            CniCommand::kAdd);
+  ASSERT_TRUE(c) << c.error().msg;
+  ASSERT_EQ(c->mappings.size(), 3u);
+  EXPECT_EQ(c->mappings[0].host_port, 18080);
+  EXPECT_EQ(c->mappings[0].container_port, 8080);
+  EXPECT_EQ(c->mappings[0].protocol, Protocol::kTcp);
+  EXPECT_EQ(c->mappings[0].host_ip, "");
+  EXPECT_EQ(c->mappings[1].protocol, Protocol::kUdp);
+  EXPECT_EQ(c->mappings[1].host_ip, "192.0.2.1");
+  EXPECT_EQ(c->mappings[2].host_port, 9000);
+  EXPECT_EQ(c->mappings[2].container_port, 90);
+
+  // The exact key wins over a differently cased one; two cased ones are ambiguous, and refused.
+  auto exact = parse_net_config(R"({"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"portMappings":[
+    {"hostPort":80,"HostPort":81,"containerPort":80}]}})",
+                                CniCommand::kAdd);
+  ASSERT_TRUE(exact) << exact.error().msg;
+  EXPECT_EQ(exact->mappings[0].host_port, 80);
+  auto ambiguous = parse_net_config(R"({"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"portMappings":[
+    {"HostPort":80,"HOSTPORT":81,"containerPort":80}]}})",
+                                    CniCommand::kAdd);
+  ASSERT_FALSE(ambiguous);
+  EXPECT_EQ(ambiguous.error().code, ErrorCode::kBadPortMappings);
+  EXPECT_NE(ambiguous.error().msg.find("both name \"hostPort\""), std::string::npos) << ambiguous.error().msg;
+}
+
 TEST(NetConfig, UnspecifiedHostIpsOfBothFamilies) {
   auto parse = [](const std::string& a, const std::string& b) {
     return parse_net_config(R"({"cniVersion":"1.0.0","name":"n","type":"t","runtimeConfig":{"portMappings":[
