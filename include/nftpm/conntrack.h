@@ -58,6 +58,16 @@ class ConntrackTable {
   virtual ~ConntrackTable() = default;
   // Returns how many entries were deleted.
   virtual Result<int> sweep(const ConntrackSweep& s) = 0;
+  // All of `sweeps` with one walk of the table per family and protocol (not one per sweep).
+  virtual Result<int> sweep_all(const std::vector<ConntrackSweep>& sweeps) {
+    int n = 0;
+    for (const auto& s : sweeps) {
+      auto r = sweep(s);
+      if (!r) return r.take_error();
+      n += *r;
+    }
+    return n;
+  }
 };
 
 // The kernel's table over ctnetlink; the dump is filtered in the kernel by protocol and port

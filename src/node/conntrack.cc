@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include <libmnl/libmnl.h>
@@ -49,6 +51,51 @@ nlmsghdr* put_ct_header(std::vector<char>& buf, uint8_t msg, uint16_t flags, int
 class KernelConntrack : public ConntrackTable {
  public:
   explicit KernelConntrack(SocketPtr s) : sock_(std::move(s)), portid_(mnl_socket_get_portid(sock_.get())) {}
+
+  Result<int> sweep_all(const std::vector<ConntrackSweep>& sweeps) override {
+    if (sweeps.size() == 1) return sweep(sweeps[0]);
+    LocalAddresses local;
+    bool after_add = false;
+    for (const auto& s : sweeps) after_add |= s.mode == ConntrackSweep::Mode::kAfterAdd;
+    if (after_add) local = LocalAddresses::of_this_node();
+    int deleted = 0;
+    for (int family : {AF_INET, AF_INET6}) {
+      // proto -> port -> the sweeps of that protocol and port wanting this family
+      std::map<uint8_t, std::unordered_multimap<uint16_t, const ConntrackSweep*>> by_proto;
+      for (const auto& s : sweeps) {
+        for (const auto& t : s.targets) {
+          if (t.family == family) {
+            by_proto[s.proto].emplace(s.host_port, &s);
+            break;
+          }
+        }
+      }
+      for (const auto& [proto, by_port] : by_proto) {
+        ConntrackSweep filter{proto, 0, ConntrackSweep::Mode::kAfterDelete, {}};
+        std::vector<CtPtr> doomed;
+        auto r = dump(
+            family, filter,
+            [&](CtPtr ct) {
+              ConntrackFlow f = flow_of(*ct, family);
+              auto range = by_port.equal_range(f.orig_dst_port);
+              for (auto it = range.first; it != range.second; ++it) {
+                if (sweep_deletes(*it->second, f, local)) {
+                  doomed.push_back(std::move(ct));
+                  return;
+                }
+              }
+            },
+            /*by_port=*/false);
+        if (!r) return r.take_error();
+        for (auto& ct : doomed) {
+          auto d = destroy(family, ct.get());
+          if (!d) return d.take_error();
+          deleted += *d;
+        }
+      }
+    }
+    return deleted;
+  }
 
   Result<int> sweep(const ConntrackSweep& s) override {
     LocalAddresses local;
@@ -95,7 +142,7 @@ class KernelConntrack : public ConntrackTable {
   }
 
   using OnEntry = std::function<void(CtPtr)>;
-  Status dump(int family, const ConntrackSweep& s, const OnEntry& on_entry) {
+  Status dump(int family, const ConntrackSweep& s, const OnEntry& on_entry, bool by_port = true) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     uint32_t seq = ++seq_;
     nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, seq);
@@ -103,11 +150,11 @@ class KernelConntrack : public ConntrackTable {
       nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
       nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
       mnl_attr_put_u8(nlh, CTA_PROTO_NUM, s.proto);
-      mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(s.host_port));
+      if (by_port) mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(s.host_port));
       mnl_attr_nest_end(nlh, proto);
       mnl_attr_nest_end(nlh, tuple);
       nlattr* filter = mnl_attr_nest_start(nlh, CTA_FILTER);
-      mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, kFilterProtoNum | kFilterProtoDstPort);
+      mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, kFilterProtoNum | (by_port ? kFilterProtoDstPort : 0));
       mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
       mnl_attr_nest_end(nlh, filter);
     }
@@ -130,7 +177,7 @@ class KernelConntrack : public ConntrackTable {
         // A kernel without CTA_FILTER (before 5.8) refuses the attribute: dump everything.
         if (use_filter_ && (errno == EINVAL || errno == EOPNOTSUPP)) {
           use_filter_ = false;
-          return dump(family, s, on_entry);
+          return dump(family, s, on_entry, by_port);
         }
         if (errno == ENOENT) return ok_status();
         return ct_error("reading conntrack entries", errno);

@@ -101,9 +101,7 @@ class KernelNodeEffects : public NodeEffects {
     if (sweeps.empty()) return;
     auto ct = open_conntrack();
     if (!ct) return warn("conntrack: " + ct.error().msg);
-    for (const auto& s : sweeps) {
-      if (auto r = (*ct)->sweep(s); !r) return warn("conntrack: " + r.error().msg);
-    }
+    if (auto r = (*ct)->sweep_all(sweeps); !r) return warn("conntrack: " + r.error().msg);
   }
   void enable_localhost(const in_addr& container) override {
     auto dev = route_interface(container);
