@@ -12,6 +12,7 @@
 #include "nftpm/config.h"
 #include "nftpm/deferred_close.h"
 #include "nftpm/plugin.h"
+#include "nftpm/socket_keeper.h"
 
 int main(int argc, char** argv) {
   using namespace nftpm;
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     // Nothing is expected to throw; should anything still, the caller gets an error document
     // rather than a crash with no words.
     enable_deferred_close();
+    enable_socket_keeper();
     try {
       ProcessDelegateRunner delegate;
       auto effects = kernel_node_effects();

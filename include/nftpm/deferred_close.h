@@ -10,6 +10,8 @@
 // hold the commit mutex through a grace period, which would stall the next call instead.
 #pragma once
 
+#include <vector>
+
 struct mnl_socket;
 
 namespace nftpm {
@@ -32,5 +34,8 @@ void hand_off_deferred_closes();
 // `"deferClose": false` (a caller that is a child subreaper and never reaps strangers): after the
 // answer, closes the kept fds here, paying the wait in this process, and forks nothing.
 void close_kept_fds();
+// Closes every fd of this process but those in `keep` (sorted): for a forked child that must
+// hold nothing of its caller's (stdout, the log, the records' lock).
+void close_all_fds_but(const std::vector<int>& keep);
 
 }  // namespace nftpm

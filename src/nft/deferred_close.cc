@@ -1,5 +1,7 @@
 #include "nftpm/deferred_close.h"
 
+#include "nftpm/socket_keeper.h"
+
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <unistd.h>
@@ -19,8 +21,9 @@ constexpr long kSettleNanoseconds = 100'000'000;
 bool g_enabled = false;
 std::vector<int> g_kept;
 
-// Closes every fd of the child except those in `keep` (sorted).
-void close_all_but(const std::vector<int>& keep) {
+}  // namespace
+
+void close_all_fds_but(const std::vector<int>& keep) {
   unsigned from = 0;
   auto close_span = [](unsigned lo, unsigned hi) {
     if (lo > hi) return;
@@ -33,6 +36,8 @@ void close_all_but(const std::vector<int>& keep) {
   }
   close_span(from, UINT_MAX);
 }
+
+namespace {
 
 void close_all(std::vector<int>& fds) {
   for (int fd : fds) close(fd);
@@ -51,6 +56,10 @@ void close_kept_fds() {
 
 void close_netfilter_socket(mnl_socket* s) {
   if (s == nullptr) return;
+  if (keeper_forget(mnl_socket_get_fd(s))) {
+    mnl_socket_close(s);  // the keeper holds it too: never the last reference
+    return;
+  }
   if (g_enabled) defer_close_fd(fcntl(mnl_socket_get_fd(s), F_DUPFD_CLOEXEC, 0));
   mnl_socket_close(s);  // not the last reference while the dup lives: no wait here
 }
@@ -84,7 +93,7 @@ void hand_off_deferred_closes() {
     std::vector<int> keep = kept;
     keep.push_back(parent_gone[0]);
     std::sort(keep.begin(), keep.end());
-    close_all_but(keep);
+    close_all_fds_but(keep);
     char c;
     while (read(parent_gone[0], &c, 1) < 0 && errno == EINTR) {
     }

@@ -15,6 +15,7 @@
 #include "nftpm/owner_tag.h"
 #include "nftpm/restore.h"
 #include "nftpm/route_localnet.h"
+#include "nftpm/socket_keeper.h"
 #include "nftpm/status.h"
 
 namespace nftpm {
@@ -602,6 +603,7 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   CallLog log(cfg->log_file, level);
   log.set_subject(std::string(command_name(env->command)) + " net=" + cfg->name +
                   (env->container_id.empty() ? "" : " id=" + env->container_id + " if=" + env->ifname));
+  if (!cfg->defer_close) disable_socket_keeper();  // a subreaper caller: nothing may outlive the call
   PluginOutput out = Plugin(*env, *cfg, nft, delegate, effects, records, log).run();
   out.defer_close = cfg->defer_close;
   return out;

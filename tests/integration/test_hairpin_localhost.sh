@@ -62,11 +62,15 @@ check "DEL with deferClose=false exits 0 and removes the mapping" \
 # The plugin's own document, as the conflist runner would hand it to the last plugin.
 python3 -c 'import json,sys; n=json.load(open(sys.argv[1])); p=n["plugins"][-1]; p.update(name=n["name"], cniVersion=n["cniVersion"]); print(json.dumps(p))' \
   "$T_DIR/nodefer.conflist" > "$T_DIR/nodefer.json"
-orphans() {  # orphans CONFIG: what a DEL under a subreaper leaves it
-  ip netns exec "$NODE" env -i CNI_COMMAND=DEL CNI_CONTAINERID=c CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \
+orphans() {  # orphans CONFIG [NS]: what a DEL under a subreaper, in NS (default NODE), leaves it
+  ip netns exec "${2:-$NODE}" env -i CNI_COMMAND=DEL CNI_CONTAINERID=c CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \
     python3 "$(dirname "$0")/../tools/subreaper_orphans.py" "$NFTPM_BIN" < "$1"
 }
 check "... and a subreaper running it gets no orphan" [ "$(orphans "$T_DIR/nodefer.json")" = 0 ]
+# Control, and what deferClose on does: the first call in a namespace starts its socket keeper
+# (include/nftpm/socket_keeper.h), which outlives the call: the subreaper gets it.
 sed 's/"deferClose": false/"deferClose": true/' "$T_DIR/nodefer.json" > "$T_DIR/defer.json"
-check "control: with deferClose on, the subreaper gets the short-lived child" [ "$(orphans "$T_DIR/defer.json")" = 1 ]
+ns_add "$T_ID-fresh"
+check_eq "control: with deferClose on, a subreaper in a namespace with no keeper yet gets the keeper" \
+  "$(orphans "$T_DIR/defer.json" "$T_ID-fresh")" 1
 finish

@@ -1,0 +1,307 @@
+#include "nftpm/socket_keeper.h"
+
+#include <linux/netlink.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "nftpm/deferred_close.h"
+
+namespace nftpm {
+namespace {
+
+// The protocol, one byte per message, an fd along where said:
+//   call -> keeper  'G' (give me an idle socket)      'P' + fd (hold this one of mine)
+//   keeper -> call  'Y' + fd | 'N' (none idle)         'K' (held) | 'R' (refused)
+constexpr char kGive = 'G', kHold = 'P', kHere = 'Y', kNone = 'N', kHeld = 'K';
+constexpr char kRefused = 'R';
+
+bool g_enabled = false;
+KeeperConfig g_config;
+int g_conn = -2;       // -2: not tried yet; -1: no keeper; else our connection to it
+std::set<int> g_held;  // fds of this process the keeper also holds
+
+sockaddr_un keeper_address(const std::string& name, socklen_t* len) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  size_t n = std::min(name.size(), sizeof a.sun_path - 1);
+  std::memcpy(a.sun_path + 1, name.data(), n);  // sun_path[0] == 0: the abstract namespace
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+  return a;
+}
+
+bool peer_is_us(int conn) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
+}
+
+bool send_message(int conn, char tag, int fd = -1) {
+  iovec iov{&tag, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (fd >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do {
+    n = sendmsg(conn, &m, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+// The tag received (-1 at end of connection or on error); *fd the fd that came with it, or -1.
+int receive_message(int conn, int* fd) {
+  char tag = 0;
+  iovec iov{&tag, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  *fd = -1;
+  ssize_t n;
+  do {
+    n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  for (cmsghdr* h = CMSG_FIRSTHDR(&m); h != nullptr; h = CMSG_NXTHDR(&m, h)) {
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(h), sizeof(int));
+  }
+  if (n <= 0) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return -1;
+  }
+  return static_cast<unsigned char>(tag);
+}
+
+uint64_t netns_cookie(int fd) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) return 0;
+  return cookie;
+}
+
+// A bound netfilter netlink socket of the caller's own network namespace.
+bool is_our_netfilter_socket(int fd) {
+  int domain = 0, protocol = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_NETLINK) return false;
+  len = sizeof protocol;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != NETLINK_NETFILTER) return false;
+  int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  uint64_t ours = netns_cookie(probe);
+  close(probe);
+  return ours != 0 && netns_cookie(fd) == ours;
+}
+
+int connect_keeper(const KeeperConfig& config) {
+  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (conn < 0) return -1;
+  socklen_t len;
+  sockaddr_un a = keeper_address(config.name, &len);
+  if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0 || !peer_is_us(conn)) {
+    close(conn);  // none, or somebody else's socket under our name: not trusted
+    return -1;
+  }
+  return conn;
+}
+
+int keeper_connection() {
+  if (g_conn == -2) {
+    g_conn = -1;
+    if (!g_enabled) return -1;
+    g_conn = connect_keeper(g_config);
+    if (g_conn < 0 && spawn_keeper(g_config)) g_conn = connect_keeper(g_config);
+    if (g_conn < 0) g_conn = connect_keeper(g_config);  // another call's keeper won the race
+  }
+  return g_conn;
+}
+
+// Whatever a previous borrower left unread (a crash half way through a dump) goes now.
+void drain(int fd) {
+  char junk[8192];
+  while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+  }
+}
+
+class Keeper {
+ public:
+  Keeper(int listen_fd, const KeeperConfig& config) : listen_(listen_fd), config_(config) {}
+
+  void run() {
+    int quiet_ms = 0;
+    constexpr int kTickMs = 250;
+    for (;;) {
+      std::vector<pollfd> fds{{listen_, POLLIN, 0}};
+      for (const auto& [conn, held] : lent_) fds.push_back({conn, POLLIN, 0});
+      int n = poll(fds.data(), fds.size(), kTickMs);
+      if (n < 0 && errno != EINTR) break;
+      if (n <= 0) {
+        quiet_ms += kTickMs;
+        if (lent_.empty() && quiet_ms >= config_.idle_ms) break;
+        continue;
+      }
+      quiet_ms = 0;
+      if (fds[0].revents & POLLIN) accept_call();
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) serve(fds[i].fd);
+      }
+    }
+    // No new call can reach this keeper once the name is gone; the next call starts another.
+    // The idle sockets are released long after any commit: nothing is pending, nobody waits.
+    close(listen_);
+    for (int fd : idle_) close(fd);
+    for (auto& [conn, held] : lent_) {
+      for (int fd : held) close(fd);
+      close(conn);
+    }
+  }
+
+ private:
+  void accept_call() {
+    int conn = accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    if (!peer_is_us(conn)) {  // a netfilter socket is root's power: never to another user
+      close(conn);
+      return;
+    }
+    lent_[conn];
+  }
+
+  void serve(int conn) {
+    int fd;
+    int tag = receive_message(conn, &fd);
+    if (tag == kGive) {
+      if (idle_.empty()) {
+        send_message(conn, kNone);
+        return;
+      }
+      int s = idle_.back();
+      idle_.pop_back();
+      drain(s);
+      if (send_message(conn, kHere, s)) {
+        lent_[conn].push_back(s);
+      } else {
+        idle_.push_back(s);
+      }
+    } else if (tag == kHold && fd >= 0 && is_our_netfilter_socket(fd)) {
+      lent_[conn].push_back(fd);
+      send_message(conn, kHeld);
+    } else if (tag < 0) {  // the call has exited: its sockets are idle again
+      for (int s : lent_[conn]) {
+        if (idle_.size() < config_.max_idle_sockets) {
+          idle_.push_back(s);
+        } else {
+          close(s);
+        }
+      }
+      lent_.erase(conn);
+      close(conn);
+    } else {
+      if (fd >= 0) close(fd);
+      send_message(conn, kRefused);
+    }
+  }
+
+  int listen_;
+  KeeperConfig config_;
+  std::vector<int> idle_;
+  std::map<int, std::vector<int>> lent_;  // a call's connection -> the sockets it has
+};
+
+}  // namespace
+
+void enable_socket_keeper(const KeeperConfig& config) {
+  g_enabled = true;
+  g_config = config;
+  g_conn = -2;
+}
+
+int keeper_borrow_socket() {
+  int conn = keeper_connection();
+  if (conn < 0 || !send_message(conn, kGive)) return -1;
+  int fd;
+  if (receive_message(conn, &fd) != kHere || fd < 0) return -1;
+  if (!is_our_netfilter_socket(fd)) {
+    close(fd);
+    return -1;
+  }
+  g_held.insert(fd);
+  return fd;
+}
+
+bool keeper_lend_socket(int fd) {
+  int conn = keeper_connection();
+  if (conn < 0 || !send_message(conn, kHold, fd)) return false;
+  int none;
+  if (receive_message(conn, &none) != kHeld) return false;
+  g_held.insert(fd);
+  return true;
+}
+
+void disable_socket_keeper() {
+  g_enabled = false;
+  if (g_conn >= 0) close(g_conn);
+  g_conn = -1;
+}
+
+bool keeper_forget(int fd) {
+  return g_held.erase(fd) != 0;
+}
+
+void run_keeper(int listen_fd, const KeeperConfig& config) {
+  Keeper(listen_fd, config).run();
+}
+
+bool spawn_keeper(const KeeperConfig& config) {
+  int listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (listen_fd < 0) return false;
+  socklen_t len;
+  sockaddr_un a = keeper_address(config.name, &len);
+  if (bind(listen_fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(listen_fd, SOMAXCONN) != 0) {
+    close(listen_fd);
+    return false;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Detached: its own session, reparented to init (or the caller's subreaper) once the middle
+    // process exits; nothing of the caller's (stdout, the log, the records' lock) stays open.
+    setsid();
+    if (fork() != 0) _exit(0);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    if (chdir("/") != 0) _exit(1);
+    close_all_fds_but({listen_fd});
+    run_keeper(listen_fd, config);
+    _exit(0);
+  }
+  close(listen_fd);  // the keeper has its own
+  if (pid < 0) return false;
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return true;
+}
+
+}  // namespace nftpm

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "nftpm/socket_keeper.h"
+
+// The keeper's protocol and checks, with a keeper on a thread of this process under a name of
+// its own (opening netfilter sockets changes nothing: no message is sent on them).
+namespace nftpm {
+namespace {
+
+KeeperConfig test_config() {
+  KeeperConfig c;
+  c.name = "nft-port-mapper/keeper-test-" + std::to_string(getpid());
+  c.idle_ms = 300;
+  return c;
+}
+
+int listen_on(const KeeperConfig& c) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path + 1, c.name.data(), c.name.size());
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd, 16) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int bound_netfilter_socket() {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  sockaddr_nl a{};
+  a.nl_family = AF_NETLINK;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint32_t portid_of(int fd) {
+  sockaddr_nl a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return a.nl_pid;
+}
+
+// Connects to the keeper and asks for a socket without any of the client's checks.
+bool raw_borrow(const KeeperConfig& c) {
+  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path + 1, c.name.data(), c.name.size());
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0) return false;
+  char tag = 'G';
+  if (send(conn, &tag, 1, MSG_NOSIGNAL) != 1) return false;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{&tag, 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  return recvmsg(conn, &m, 0) == 1 && CMSG_FIRSTHDR(&m) != nullptr;
+}
+
+class SocketKeeperTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = test_config();
+    int lfd = listen_on(config_);
+    ASSERT_GE(lfd, 0) << std::strerror(errno);
+    keeper_ = std::thread([lfd, c = config_] { run_keeper(lfd, c); });
+  }
+  void TearDown() override {
+    disable_socket_keeper();
+    if (keeper_.joinable()) keeper_.join();  // returns once idle: the test's check of idle exit
+  }
+  KeeperConfig config_;
+  std::thread keeper_;
+};
+
+TEST_F(SocketKeeperTest, ALentSocketIsLentOutAgainNeverReleased) {
+  enable_socket_keeper(config_);
+  EXPECT_EQ(keeper_borrow_socket(), -1);  // nothing idle yet
+  int mine = bound_netfilter_socket();
+  ASSERT_GE(mine, 0);
+  uint32_t portid = portid_of(mine);
+  ASSERT_TRUE(keeper_lend_socket(mine));
+  EXPECT_TRUE(keeper_forget(mine));
+  EXPECT_FALSE(keeper_forget(mine));
+  close(mine);  // not the last reference: the keeper holds it
+
+  // This "call" ends (its connection closes); the next one gets the same socket back.
+  disable_socket_keeper();
+  enable_socket_keeper(config_);
+  int borrowed = -1;
+  for (int i = 0; i < 100 && borrowed < 0; ++i) {  // the keeper sees the close asynchronously
+    borrowed = keeper_borrow_socket();
+    if (borrowed < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(borrowed, 0);
+  EXPECT_EQ(portid_of(borrowed), portid) << "the same kernel socket, still bound";
+  EXPECT_TRUE(keeper_forget(borrowed));
+  close(borrowed);
+  EXPECT_EQ(keeper_borrow_socket(), -1) << "lent out once at a time";
+}
+
+TEST_F(SocketKeeperTest, RefusesWhatIsNotANetfilterSocketOfThisNamespace) {
+  enable_socket_keeper(config_);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  EXPECT_FALSE(keeper_lend_socket(fds[0]));
+  int route = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  ASSERT_GE(route, 0);
+  EXPECT_FALSE(keeper_lend_socket(route));
+  EXPECT_FALSE(keeper_forget(fds[0]));
+  close(fds[0]);
+  close(fds[1]);
+  close(route);
+}
+
+TEST_F(SocketKeeperTest, LendsNothingToAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  enable_socket_keeper(config_);
+  int mine = bound_netfilter_socket();
+  ASSERT_TRUE(keeper_lend_socket(mine));
+  keeper_forget(mine);
+  close(mine);
+  disable_socket_keeper();  // the socket is idle in the keeper now
+  pid_t child = fork();
+  if (child == 0) {
+    // A netfilter socket carries its opener's capabilities: nobody else may have one.
+    // Asked the keeper's way, by hand (our client would not even trust a keeper of root's).
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    _exit(raw_borrow(config_) ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "another user borrowed root's netfilter socket";
+  // Control: root, the keeper's own user, does get it.
+  enable_socket_keeper(config_);
+  int borrowed = -1;
+  for (int i = 0; i < 100 && borrowed < 0; ++i) {
+    borrowed = keeper_borrow_socket();
+    if (borrowed < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(borrowed, 0);
+  keeper_forget(borrowed);
+  close(borrowed);
+}
+
+TEST(SocketKeeper, OffMeansNoKeeper) {
+  disable_socket_keeper();
+  EXPECT_EQ(keeper_borrow_socket(), -1);
+  int mine = bound_netfilter_socket();
+  EXPECT_FALSE(keeper_lend_socket(mine));
+  close(mine);
+}
+
+}  // namespace
+}  // namespace nftpm
