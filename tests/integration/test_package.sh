@@ -29,9 +29,14 @@ check "lintian: no errors, no warnings" lintian_clean
 
 info=$(dpkg-deb -I "$deb")
 version=$(dpkg-deb -f "$deb" Version)
-check "Depends names libnftnl" grep -qE "Depends:.*libnftnl" <<<"$info"
-check "Depends names libmnl" grep -qE "Depends:.*libmnl" <<<"$info"
-check "Depends names libnetfilter-conntrack" grep -qE "Depends:.*libnetfilter-conntrack" <<<"$info"
+# libnftnl and the C++ runtime are linked in (NFTPM_STATIC_RUNTIME: start-up is ADD's latency);
+# the shared libraries the binary itself needs (NEEDED) are Depends, each of them.
+needed=$(readelf -d "$NFTPM_BIN" | awk '/\(NEEDED\)/ {gsub(/[][]/, "", $5); print $5}') || die "readelf failed"
+for lib in $(grep -E '^lib(nftnl|mnl|netfilter_conntrack|stdc\+\+)' <<<"$needed"); do
+  pkg=$(dpkg -S "*/$lib" | head -1 | cut -d: -f1) || die "dpkg -S cannot name the package of $lib"
+  check "Depends names $pkg, which provides $lib that the binary loads" grep -qE "Depends:.*\b$pkg\b" <<<"$info"
+done
+check "control: the loop above saw libmnl" grep -q '^libmnl' <<<"$needed"
 mkdir "$OUT/control"
 dpkg-deb -e "$deb" "$OUT/control"
 ctl_files=$(ls "$OUT/control")
