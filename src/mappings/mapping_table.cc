@@ -142,17 +142,18 @@ Status MappingTable::resolve_conflict(const OwnerTag& owner, const Wanted& w) {
   std::string tag = owner.encode();
   std::vector<NftElement> stale;
   for (const auto* list : {&w.ports, &w.addresses}) {
-    for (const auto& e : *list) {
-      auto have = nft_.get_element(kTableName, e.set, e.key);
-      if (!have) return have.take_error();
-      if (!*have) continue;
-      if ((*have)->comment != tag && list == &w.ports) {
-        std::string target = describe_target((*have)->data);
+    auto found = nft_.get_elements(kTableName, *list);
+    if (!found) return found.take_error();
+    for (size_t i = 0; i < list->size(); ++i) {
+      auto& have = (*found)[i];
+      if (!have) continue;
+      if (have->comment != tag && list == &w.ports) {
+        std::string target = describe_target(have->data);
         return Error(ErrorCode::kPortConflict,
-                     "host port " + describe_key(e.key) + " is already mapped by " + holder_text(**have),
+                     "host port " + describe_key((*list)[i].key) + " is already mapped by " + holder_text(*have),
                      target.empty() ? "" : "it points at " + target);
       }
-      stale.push_back(**have);
+      stale.push_back(std::move(*have));
     }
   }
   NftTransaction tx(kTableName);
@@ -178,22 +179,27 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
 
   return remove_guarded(nft_, [&]() -> Result<std::vector<NftElement>> {
     std::vector<NftElement> owned;
-    auto take = [&](const std::string& set, const Bytes& key) -> Status {
-      auto have = nft_.get_element(kTableName, set, key);
+    // Looks up every (set, key) of `refs` at once and keeps what this owner holds.
+    auto take = [&](const std::vector<NftElement>& refs) -> Status {
+      auto have = nft_.get_elements(kTableName, refs);
       if (!have) return have.take_error();
-      if (*have && (*have)->comment == tag) owned.push_back(**have);
+      for (auto& e : *have) {
+        if (e && e->comment == tag) owned.push_back(std::move(*e));
+      }
       return ok_status();
     };
     std::set<std::pair<std::string, Bytes>> looked_up;
+    std::vector<NftElement> refs;
     for (const auto& m : *mappings) {
       // Every family the key can serve, whatever the mapping's: what is there under it is looked at.
       auto k = mapping_key(m, layout_);
       if (!k) continue;
       for (const std::string& set : {std::string(k->claim_set), k->v4_map, k->v6_map}) {
         // 0.0.0.0:P and [::]:P share keys
-        if (!set.empty() && looked_up.insert({set, k->key}).second) NFTPM_TRY(take(set, k->key));
+        if (!set.empty() && looked_up.insert({set, k->key}).second) refs.push_back({set, k->key, {}, {}});
       }
     }
+    NFTPM_TRY(take(refs));
     // The container's addresses, learnt from its mappings' targets, key its address elements.
     std::set<Bytes> addrs;
     for (const auto& e : owned) {
@@ -201,11 +207,13 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
         addrs.insert(Bytes(e.data.begin(), e.data.begin() + (t->family == AF_INET ? 4 : 16)));
       }
     }
+    refs.clear();
     for (const auto& a : addrs) {
       bool v4 = a.size() == 4;
-      NFTPM_TRY(take(v4 ? kHairpinSet4 : kHairpinSet6, a));
-      NFTPM_TRY(take(v4 ? kMasqAllSet4 : kMasqAllSet6, a));
+      refs.push_back({v4 ? kHairpinSet4 : kHairpinSet6, a, {}, {}});
+      refs.push_back({v4 ? kMasqAllSet4 : kMasqAllSet6, a, {}, {}});
     }
+    NFTPM_TRY(take(refs));
     return owned;
   });
 }
@@ -254,19 +262,21 @@ Status MappingTable::check(const OwnerTag& owner, const std::vector<PortMapping>
                            const ContainerAddrs& addrs) {
   Wanted w = wanted_elements(owner, mappings, addrs);
   for (const auto* list : {&w.ports, &w.addresses}) {
-    for (const auto& e : *list) {
-      auto have = nft_.get_element(kTableName, e.set, e.key);
-      if (!have) return have.take_error();
+    auto found = nft_.get_elements(kTableName, *list);
+    if (!found) return found.take_error();
+    for (size_t i = 0; i < list->size(); ++i) {
+      const NftElement& e = (*list)[i];
+      const auto& have = (*found)[i];
       std::string what = (is_address_set(e.set) ? "address element " : "port mapping ") +
                          (is_address_set(e.set) ? describe_element(e) : describe_key(e.key)) + " in " + e.set;
-      if (!*have) return Error(ErrorCode::kNftablesFailure, what + " is missing");
-      if ((*have)->comment != e.comment) {
+      if (!have) return Error(ErrorCode::kNftablesFailure, what + " is missing");
+      if (have->comment != e.comment) {
         return Error(ErrorCode::kNftablesFailure, what + " belongs to another owner",
-                     "expected \"" + e.comment + "\", found \"" + (*have)->comment + "\"");
+                     "expected \"" + e.comment + "\", found \"" + have->comment + "\"");
       }
-      if (!(*have)->same_value(e)) {
+      if (!have->same_value(e)) {
         return Error(ErrorCode::kNftablesFailure, what + " points at the wrong target",
-                     "expected " + describe_target(e.data) + ", found " + describe_target((*have)->data));
+                     "expected " + describe_target(e.data) + ", found " + describe_target(have->data));
       }
     }
   }

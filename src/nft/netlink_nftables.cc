@@ -549,6 +549,69 @@ class NetlinkNftables : public Nftables {
     return found;
   }
 
+  Result<std::vector<std::optional<NftElement>>> get_elements(const std::string& table,
+                                                              const std::vector<NftElement>& refs) override {
+    // Requests without NLM_F_ACK, kChunk to a datagram: the kernel answers each with exactly one
+    // message, the element or an error, in order; a chunk's answers fit the receive buffer.
+    constexpr size_t kChunk = 64;
+    std::vector<std::optional<NftElement>> out(refs.size());
+    std::vector<char> tx(kChunk * (512 + kMaxElementBytes));
+    // One answer a datagram: recvmmsg takes a chunk's worth in a few calls, not one call each.
+    constexpr size_t kAnswerBytes = 8192;
+    std::vector<char> rx(kChunk * kAnswerBytes);
+    std::vector<mmsghdr> msgs(kChunk);
+    std::vector<iovec> iovs(kChunk);
+    std::vector<sockaddr_nl> senders(kChunk);
+    for (size_t i = 0; i < kChunk; ++i) {
+      iovs[i] = {rx.data() + i * kAnswerBytes, kAnswerBytes};
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_name = &senders[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int fd = mnl_socket_get_fd(sock_.get());
+    for (size_t from = 0; from < refs.size(); from += kChunk) {
+      size_t n = std::min(kChunk, refs.size() - from);
+      uint32_t first = seq_ + 1;
+      size_t len = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const NftElement& r = refs[from + i];
+        auto* nlh = nftnl_nlmsg_build_hdr(tx.data() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
+        SetPtr s = make_set_ref(table, r.set);
+        add_elem(s.get(), NftElement{r.set, r.key, {}, {}}, false);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+        len += NLMSG_ALIGN(nlh->nlmsg_len);
+      }
+      if (mnl_socket_sendto(sock_.get(), tx.data(), len) < 0) return nft_error("looking up elements", errno);
+      for (size_t answered = 0; answered < n;) {
+        int count = recvmmsg(fd, msgs.data(), static_cast<unsigned>(n - answered), MSG_WAITFORONE, nullptr);
+        if (count < 0 && errno == EINTR) continue;
+        if (count < 0) return nft_error("looking up elements", errno);
+        for (int d = 0; d < count; ++d) {
+          msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
+          if (senders[d].nl_pid != 0) continue;               // the kernel's answers only
+          int left = static_cast<int>(msgs[d].msg_len);
+          for (auto* m = reinterpret_cast<nlmsghdr*>(iovs[d].iov_base); mnl_nlmsg_ok(m, left);
+               m = mnl_nlmsg_next(m, &left)) {
+            if (m->nlmsg_pid != portid_ || m->nlmsg_seq < first || m->nlmsg_seq >= first + n) continue;
+            size_t at = from + (m->nlmsg_seq - first);
+            if (m->nlmsg_type == NLMSG_ERROR) {
+              int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+              if (error != ENOENT) return nft_error("reading an element of " + refs[at].set, error);
+            } else if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
+              collect_elements(m, refs[at].set, [&](NftElement e) { out[at] = std::move(e); });
+            } else {
+              continue;
+            }
+            ++answered;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
   Result<std::vector<NftElement>> list_elements(const std::string& table, const std::string& set) override {
     std::vector<NftElement> out;
     auto r = request(
