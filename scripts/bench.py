@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
-"""Benchmarks of nft-port-mapper side by side with the reference portmap plugin (Debian's
-containernetworking-plugins) and with a floor probe, all measured in the same run, in network
-namespaces of its own. Run through scripts/bench, which installs and builds first.
+"""Benchmarks of nft-port-mapper (issue #12's list), each beside a floor or a peer measured in the
+same run, in network namespaces made for the run. Run through scripts/bench, which installs and
+builds first; writes docs/benchmarks/README.md, results.json and PNG charts (gnuplot).
 
-Figures:
-  control plane  p50/p99 wall time of one ADD and one DEL (whole process, chained mode, no
-                 delegate) at several numbers of existing mappings, for us, the peer and the floor
-  data plane     new TCP connections per second from a remote namespace through one mapping,
-                 for our table, a rule-per-mapping table, and no NAT at all (the ceiling)
-  concurrency    32 processes doing ADD/DEL cycles on distinct containers: ops/s, errors, leftovers
-  memory         peak RSS of one plugin call
-  records        restore of 10,000 and 100,000 recorded mappings after the table is deleted (a
-                 flush), beside the floor of one batch; DEL at 0 and 50,000 recorded mappings with
-                 its mappings in the config, without (the record decides), and with neither (scan)
+  1 control plane  the node is filled through the plugin itself (containers of 1,000 mappings;
+                   TCP and UDP, unbound and bound to extra node addresses) to 0, 10,000, 50,000
+                   and 100,000 mappings; at each size 101 rounds of {ADD one container with one
+                   port; DEL it}, each a whole process in the node namespace, timed alternately,
+                   for the default config and for "deferClose": false; the floor probe (one batch
+                   of one element) does its own alternating loop at each size; the reference
+                   portmap plugin (chained the same way, iptables) at size 0 only
+  2 big container  ADD/DEL of one container with 1,000 mappings (half TCP, half UDP), alternating
+                   with a one-port ADD/DEL, at each size
+  3 concurrency    64 callers for 60 s, each looping ADD/DEL of its own container (whole
+                   processes): calls/s, p50/p99 per verb, errors, leftovers; ours and portmap
+  4 data plane     new TCP connections/s to a mapped port with 1 and with 100,000 mappings, ours
+                   and a rule-per-mapping table (median of interleaved rounds)
+  5 memory         peak RSS of one ADD and one DEL
+
+The attachment records live in a stateDir on tmpfs (/dev/shm/pmbench-<pid>-*, as the default
+/run/cni/nft-port-mapper is on a real node). The targets are printed as pass/miss for information:
+the exit status does not depend on them.
+
+  --records-only   restore of recorded mappings after a flush and DEL with/without record (printed)
 """
 import argparse
 import ctypes
@@ -20,12 +30,11 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -33,15 +42,27 @@ CLONE_NEWNET = 0x40000000
 PID = os.getpid()
 NODE, REMOTE, CTR = f"pmb{PID}-node", f"pmb{PID}-remote", f"pmb{PID}-ctr"
 NODE_IP, REMOTE_IP, CTR_IP = "10.211.0.1", "10.211.0.2", "10.212.0.2"
+# Extra node addresses: mappings bound to them (hostIP) let one node hold 100,000 mappings.
+HOST_IPS = [f"10.211.1.{i}" for i in range(1, 5)]
 TABLE = "nft_port_mapper"
-# Host ports, laid out so that no two uses can meet: fillers 1024..51023 (50,000 at most),
-# concurrency workers 52000..55199, the data-plane target 56000, seeds 59998/59999, probes 60000+.
-FILLER_PORT0, CONC_PORT0, TARGET_PORT, SEED_PORT, RSS_PORT, PROBE_PORT0 = 1024, 52000, 56000, 59999, 59998, 60000
 NET = "bench"
 CHAIN = "cni-bench"
-# The plugin's attachment records: private to the run, on /run's tmpfs as the default
-# (/run/cni/nft-port-mapper) is, where an fsync costs nothing (on a disk it costs 0.3-0.8 ms).
-STATE_DIR = f"/run/pmbench-{PID}-state"
+# Host ports, laid out so that no two uses can meet: unbound fillers 1024..26023 (tcp and udp),
+# bound fillers 27000..33249 (tcp and udp, per extra address), concurrency 52000..52063, the
+# data-plane target 56000, the big container 57000..57499 (tcp and udp), its one-port partner
+# 59000, seed 59999, RSS 59998, probes 60000+.
+FILLER_PORT0, CONC_PORT0, TARGET_PORT, BIG_PORT0, ONE_PORT = 1024, 52000, 56000, 57000, 59000
+SEED_PORT, RSS_PORT, PROBE_PORT0 = 59999, 59998, 60000
+MAX_FILL = 100000
+# The plugin's attachment records: private to the run, on tmpfs (/dev/shm) as /run is on a node.
+STATE_DIR = f"/dev/shm/pmbench-{PID}-state"
+DP_STATE_DIR = f"/dev/shm/pmbench-{PID}-dp"
+PEER = "/usr/lib/cni/portmap"
+ENV = {"CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni",
+       "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+VARIANTS = [("ours", {}), ("ours_nodefer", {"deferClose": False})]
+LABEL = {"ours": "nft-port-mapper", "ours_nodefer": 'nft-port-mapper, "deferClose": false',
+         "floor": "floor probe", "peer": "portmap (reference)"}
 
 
 def sh(*cmd, check=True, quiet=True, input=None):
@@ -57,14 +78,22 @@ class Topology:
     """REMOTE --veth-- NODE --veth-- CTR, routed; everything removed on exit."""
 
     def __enter__(self):
-        for ns in (NODE, REMOTE, CTR):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        self.link(NODE, "uplink", NODE_IP + "/24", REMOTE, "eth0", REMOTE_IP + "/24", "r")
-        self.link(NODE, "toctr", "10.212.0.1/24", CTR, "eth0", CTR_IP + "/24", "c")
-        sh("ip", "-n", REMOTE, "route", "add", "default", "via", NODE_IP)
-        sh("ip", "-n", CTR, "route", "add", "default", "via", "10.212.0.1")
-        in_ns(NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.made = []
+        try:
+            for ns in (NODE, REMOTE, CTR):
+                sh("ip", "netns", "add", ns)
+                self.made.append(ns)
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+            self.link(NODE, "uplink", NODE_IP + "/24", REMOTE, "eth0", REMOTE_IP + "/24", "r")
+            self.link(NODE, "toctr", "10.212.0.1/24", CTR, "eth0", CTR_IP + "/24", "c")
+            for a in HOST_IPS:
+                sh("ip", "-n", NODE, "addr", "add", a + "/32", "dev", "uplink")
+            sh("ip", "-n", REMOTE, "route", "add", "default", "via", NODE_IP)
+            sh("ip", "-n", CTR, "route", "add", "default", "via", "10.212.0.1")
+            in_ns(NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     @staticmethod
@@ -81,13 +110,19 @@ class Topology:
         sh("ip", "-n", b, "link", "set", b_if, "up")
 
     def __exit__(self, *exc):
-        shutil.rmtree(STATE_DIR, ignore_errors=True)
-        for ns in (NODE, REMOTE, CTR):
+        for d in (STATE_DIR, DP_STATE_DIR):
+            shutil.rmtree(d, ignore_errors=True)
+        if os.path.exists(f"/dev/shm/pmbench-{PID}.json"):
+            os.unlink(f"/dev/shm/pmbench-{PID}.json")
+        for ns in self.made:
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                if int(pid) == os.getpid():  # --records-only runs in the node namespace itself
+                    continue
                 try:
                     os.kill(int(pid), 9)
                 except OSError:
                     pass
+        for ns in self.made:
             sh("ip", "netns", "del", ns, check=False)
 
 
@@ -99,82 +134,60 @@ def enter_node():
             raise OSError(ctypes.get_errno(), "setns")
 
 
-def chained_conf(kind, port, ip, version):
-    conf = {"cniVersion": version, "name": NET,
-            "type": "nft-port-mapper" if kind == "ours" else "portmap",
-            "runtimeConfig": {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]},
-            "prevResult": {"cniVersion": version, "interfaces": [{"name": "eth0", "sandbox": "/x"}],
-                           "ips": [{"version": "4", "address": ip + "/16", "interface": 0}]}}
-    if version.startswith("1."):
-        del conf["prevResult"]["ips"][0]["version"]
-    if kind == "peer":
-        conf["snat"] = True
-    else:
-        conf["stateDir"] = STATE_DIR
-    return json.dumps(conf)
+# --- configs and calls ----------------------------------------------------------------------------
+
+def one_port(port, proto="tcp"):
+    return [{"hostPort": port, "containerPort": 80, "protocol": proto}]
 
 
-def filler_ip(i):
-    return f"10.{200 + i // 65536}.{(i // 256) % 256}.{i % 256 or 1}"
+def ours_conf(mappings, ip, extra=None, state_dir=STATE_DIR):
+    """Chained mode, default config (snat on, deferClose default) unless extra says otherwise."""
+    c = {"cniVersion": "1.0.0", "name": NET, "type": "nft-port-mapper", "snat": True, "stateDir": state_dir,
+         "runtimeConfig": {"portMappings": mappings},
+         "prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/x"}],
+                        "ips": [{"address": ip + "/16", "interface": 0}]}}
+    c.update(extra or {})
+    return json.dumps(c)
 
 
-class Runner:
-    def __init__(self, build, tmp):
+def peer_conf(mappings, ip):
+    return json.dumps({"cniVersion": "0.4.0", "name": NET, "type": "portmap", "snat": True,
+                       "runtimeConfig": {"portMappings": mappings},
+                       "prevResult": {"cniVersion": "0.4.0", "interfaces": [{"name": "eth0", "sandbox": "/x"}],
+                                      "ips": [{"version": "4", "address": ip + "/16", "interface": 0}]}})
+
+
+class Bench:
+    def __init__(self, build):
         self.build = build
-        self.tmp = tmp
         self.plugin = os.path.join(build, "nft-port-mapper")
         self.probe = os.path.join(build, "nftpm-floor-probe")
         self.seq = 0
 
-    def call(self, kind, verb, cid, port, ip):
+    def conf(self, kind, mappings, ip, state_dir=STATE_DIR):
+        if kind == "peer":
+            return peer_conf(mappings, ip)
+        return ours_conf(mappings, ip, dict(VARIANTS)[kind], state_dir)
+
+    def call(self, kind, verb, cid, mappings, ip, prefix=(), state_dir=STATE_DIR):
         """One whole-process call; returns its wall time in ms (raises on failure)."""
         if kind == "floor":
-            cmd, stdin, env = [self.probe, "add" if verb == "ADD" else "del", str(port)], "", {}
+            cmd, stdin, env = [self.probe, "add" if verb == "ADD" else "del", str(mappings[0]["hostPort"])], "", {}
         else:
-            cmd = [self.plugin] if kind == "ours" else ["/usr/lib/cni/portmap"]
-            stdin = chained_conf(kind, port, ip, "1.0.0" if kind == "ours" else "0.4.0")
-            env = {"CNI_COMMAND": verb, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x",
-                   "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+            cmd = [*prefix, PEER if kind == "peer" else self.plugin]
+            stdin = self.conf(kind, mappings, ip, state_dir)
+            env = dict(ENV, CNI_COMMAND=verb, CNI_CONTAINERID=cid)
         t = time.perf_counter()
         p = subprocess.run(cmd, input=stdin, text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         took = (time.perf_counter() - t) * 1000
         if p.returncode != 0:
-            raise RuntimeError(f"{kind} {verb} failed: {p.stdout.strip()} {p.stderr.strip()[:300]}")
+            raise RuntimeError(f"{kind} {verb} {cid} failed: {p.stdout.strip()[:300]} {p.stderr.strip()[:300]}")
         return took
 
-
-# --- filling a node to a size ---------------------------------------------------------------
-
-def fill_ours(n, start):
-    """n mappings of other owners, exactly as the plugin makes them (port claim + v4 map + hairpin)."""
-    for lo in range(start, start + n, 5000):
-        hi = min(start + n, lo + 5000)
-        d, m, h = [], [], []
-        for i in range(lo, hi):
-            o = f'net={NET} id=filler{i} if=eth0'
-            d.append(f'tcp . {FILLER_PORT0 + i} comment "{o}"')
-            m.append(f'tcp . {FILLER_PORT0 + i} comment "{o}" : {filler_ip(i)} . 80')
-            h.append(f'{filler_ip(i)} comment "{o}"')
-        text = (f"add element inet {TABLE} ports {{ {', '.join(d)} }}\n"
-                f"add element inet {TABLE} {CHAIN}-v4 {{ {', '.join(m)} }}\n"
-                f"add element inet {TABLE} hairpin4 {{ {', '.join(h)} }}\n")
-        sh("nft", "-f", "-", input=text)
-
-
-def fill_peer(n, start):
-    """n containers in the exact rule shapes portmap (iptables backend) creates for one."""
-    lines = ["*nat"]
-    for i in range(start, start + n):
-        ch = f"CNI-DN-{i:023x}"[:28]
-        port = FILLER_PORT0 + i
-        lines.append(f":{ch} - [0:0]")
-        lines.append(f"-A {ch} -s 10.0.0.0/8 -p tcp -m tcp --dport {port} -j CNI-HOSTPORT-SETMARK")
-        lines.append(f"-A {ch} -s 127.0.0.1/32 -p tcp -m tcp --dport {port} -j CNI-HOSTPORT-SETMARK")
-        lines.append(f"-A {ch} -p tcp -m tcp --dport {port} -j DNAT --to-destination {filler_ip(i)}:80")
-        lines.append(f'-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"{NET}\\" id: \\"filler{i}\\"" '
-                     f"-m multiport --dports {port} -j {ch}")
-    lines.append("COMMIT")
-    sh("iptables-restore", "--noflush", input="\n".join(lines) + "\n")
+    def next_probe(self):
+        self.seq += 1
+        s = self.seq
+        return f"p{s}", PROBE_PORT0 + s % 5000, f"10.198.{(s // 250) % 250}.{s % 250 + 1}"
 
 
 def pct(values, p):
@@ -182,368 +195,585 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def control_plane(r, sizes, iterations, peer_iterations, peer_max):
-    """ADD then DEL of a fresh container, repeated, at each size; floor and peer alike."""
-    results = []
-    sh("nft", "add", "table", "inet", "nftpm_floor")
-    sh("nft", "add", "map", "inet", "nftpm_floor", "floor", "{ type inet_proto . inet_service : ipv4_addr . inet_service; }")
-    # One call each to create the layouts (ours: table and chains; peer: its chains).
-    r.call("ours", "ADD", "seed", SEED_PORT, "10.199.0.1")
-    r.call("peer", "ADD", "seed", SEED_PORT, "10.199.0.1")
-    filled = 0
-    for size in sizes:
-        if size > filled:
-            fill_ours(size - filled, filled)
-            if size <= peer_max:
-                fill_peer(size - filled, filled)
-            filled = size
-        row = {"size": size}
-        for kind in ("floor", "ours", "peer"):
-            if kind == "peer" and size > peer_max:
-                continue
-            n = peer_iterations if kind == "peer" and size >= 10000 else iterations
-            add, dele = [], []
-            for k in range(n):
-                r.seq += 1
-                port, ip, cid = PROBE_PORT0 + (r.seq % 5000), f"10.198.{(r.seq // 250) % 250}.{r.seq % 250 + 1}", f"probe{r.seq}"
-                add.append(r.call(kind, "ADD", cid, port, ip))
-                dele.append(r.call(kind, "DEL", cid, port, ip))
-            row[kind] = {"add_p50": statistics.median(add), "add_p99": pct(add, 99),
-                         "del_p50": statistics.median(dele), "del_p99": pct(dele, 99), "n": n}
-            print(f"  size {size:>6}  {kind:5}  ADD p50 {row[kind]['add_p50']:7.2f} ms p99 {row[kind]['add_p99']:7.2f}"
-                  f"   DEL p50 {row[kind]['del_p50']:7.2f} ms p99 {row[kind]['del_p99']:7.2f}   (n={n})", flush=True)
-        results.append(row)
-    return results
+def stats(v):
+    return {"p50": statistics.median(v), "p99": pct(v, 99), "max": max(v), "n": len(v)}
 
 
-# --- attachment records: restore and DEL --------------------------------------------------------
+# --- filling a node through the plugin ----------------------------------------------------------
 
-RECORD_PORTS = 50000  # host ports per protocol used for recorded fillers: tcp first, then udp
-
-
-def records_conf(mappings, ip, with_mappings=True):
-    conf = json.loads(chained_conf("ours", 1, ip, "1.0.0"))
-    if with_mappings:
-        conf["runtimeConfig"]["portMappings"] = mappings
-    else:
-        del conf["runtimeConfig"]
-    return json.dumps(conf)
-
-
-def plugin_call(r, verb, cid, conf):
-    env = {"CNI_COMMAND": verb, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
-           "CNI_PATH": "/usr/lib/cni", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    t = time.perf_counter()
-    p = subprocess.run([r.plugin], input=conf, text=True, env=env, capture_output=True)
-    took = (time.perf_counter() - t) * 1000
-    if p.returncode != 0:
-        raise RuntimeError(f"{verb} {cid} failed: {p.stdout.strip()} {p.stderr.strip()[:300]}")
-    return took
+def filler_mapping(g):
+    """Mapping g of a filled node: 50,000 unbound (TCP then UDP), then 50,000 bound to the four
+    extra node addresses (12,500 each, TCP then UDP)."""
+    if g < 50000:
+        return {"hostPort": FILLER_PORT0 + g % 25000, "containerPort": 80, "protocol": "tcp" if g < 25000 else "udp"}
+    h = g - 50000
+    k = h % 12500
+    return {"hostPort": 27000 + k % 6250, "containerPort": 80, "protocol": "tcp" if k < 6250 else "udp",
+            "hostIP": HOST_IPS[h // 12500]}
 
 
-def fill_recorded(r, upto, have, per_container=1000):
-    """Fills through the plugin itself: containers of 1,000 mappings each, with records."""
+def filler_ip(c):
+    return f"10.180.{c // 250}.{c % 250 + 1}"
+
+
+def fill(b, have, upto, prefix=(), state_dir=STATE_DIR, per_container=1000):
+    """Containers of 1,000 mappings, each ADDed by the plugin (default config), with records."""
+    assert upto <= MAX_FILL
     for g0 in range(have, upto, per_container):
         n = min(per_container, upto - g0)
-        ms = [{"hostPort": FILLER_PORT0 + (g % RECORD_PORTS), "containerPort": 80,
-               "protocol": "tcp" if g < RECORD_PORTS else "udp"} for g in range(g0, g0 + n)]
         c = g0 // per_container
-        plugin_call(r, "ADD", f"rec{c}", records_conf(ms, f"10.180.{c // 250}.{c % 250 + 1}"))
+        b.call("ours", "ADD", f"fill{c}", [filler_mapping(g) for g in range(g0, g0 + n)], filler_ip(c),
+               prefix=prefix, state_dir=state_dir)
     return upto
 
 
-def records_bench(r, restore_sizes, restore_reps, del_sizes, del_iters):
+def make_floor_table():
+    sh("nft", "add", "table", "inet", "nftpm_floor")
+    sh("nft", "add", "map", "inet", "nftpm_floor", "floor",
+       "{ type inet_proto . inet_service : ipv4_addr . inet_service; }")
+
+
+# --- 1, 2, 5: control plane at each size ---------------------------------------------------------
+
+def alt_loop(b, kind, rounds):
+    return alt_loops(b, [kind], rounds, 1)[kind]
+
+
+def alt_loops(b, kinds, rounds, blocks):
+    """rounds of {ADD one container with one port; DEL it} for each kind: each kind its own loop,
+    the loops taking turns in blocks (about rounds / blocks rounds each), so a noisy phase of the
+    machine falls on every kind alike; a pause before each block lets deferred closes finish."""
+    t = {k: {"add": [], "del": []} for k in kinds}
+    chunks = [rounds // blocks + (1 if i < rounds % blocks else 0) for i in range(blocks)]
+    for chunk in chunks:
+        for kind in kinds:
+            if len(kinds) > 1:
+                time.sleep(0.3)
+            for _ in range(chunk):
+                cid, port, ip = b.next_probe()
+                t[kind]["add"].append(b.call(kind, "ADD", cid, one_port(port), ip))
+                t[kind]["del"].append(b.call(kind, "DEL", cid, one_port(port), ip))
+    return {k: {"add": stats(v["add"]), "del": stats(v["del"])} for k, v in t.items()}
+
+
+def big_container(b, n, rounds):
+    """ADD/DEL of one container with n mappings (half TCP, half UDP), alternating with one port."""
+    big = [{"hostPort": BIG_PORT0 + i // 2, "containerPort": 80, "protocol": "tcp" if i % 2 == 0 else "udp"}
+           for i in range(n)]
+    t = {"big_add": [], "big_del": [], "one_add": [], "one_del": []}
+    for k in range(rounds):
+        t["big_add"].append(b.call("ours", "ADD", f"big{k}", big, "10.196.0.1"))
+        t["big_del"].append(b.call("ours", "DEL", f"big{k}", big, "10.196.0.1"))
+        t["one_add"].append(b.call("ours", "ADD", f"one{k}", one_port(ONE_PORT), "10.196.1.1"))
+        t["one_del"].append(b.call("ours", "DEL", f"one{k}", one_port(ONE_PORT), "10.196.1.1"))
+    return {"mappings": n, **{k: stats(v) for k, v in t.items()}}
+
+
+def peak_rss(b, kinds):
+    """Peak RSS (MB) of one ADD and one DEL, measured by a tiny forking parent (nftpm-peakrss)."""
+    tool = os.path.join(b.build, "nftpm-peakrss")
+
+    def measure(cmd, stdin="", env=None):
+        p = subprocess.run([tool, *cmd], input=stdin, text=True, env=env or {}, capture_output=True)
+        for line in p.stderr.splitlines():
+            if line.startswith("peak_rss_kib "):
+                if p.returncode != 0:
+                    raise RuntimeError(f"peakrss {cmd}: {p.stdout.strip()[:300]}")
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"peakrss: {p.stderr.strip()}")
+
+    out = {"baseline_mb": measure(["/bin/true"])}
+    for kind in kinds:
+        for verb in ("ADD", "DEL"):
+            env = dict(ENV, CNI_COMMAND=verb, CNI_CONTAINERID="rss")
+            out[f"{kind}_{verb.lower()}_mb"] = measure([PEER if kind == "peer" else b.plugin],
+                                                       b.conf(kind, one_port(RSS_PORT), "10.199.0.2"), env)
+    return out
+
+
+def cpu_times():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def busy_since(t0):
+    b1, t1 = cpu_times()
+    return (b1 - t0[0]) / max(1, t1 - t0[1])
+
+
+def line(size, name, r, floor=None):
+    s = (f"  {size:>7,}  {name:13} ADD p50 {r['add']['p50']:7.2f} p99 {r['add']['p99']:7.2f} | "
+         f"DEL p50 {r['del']['p50']:7.2f} p99 {r['del']['p99']:7.2f} ms")
+    if floor:
+        s += (f"  (ADD {r['add']['p50'] / floor['add']['p50']:.2f}x, DEL {r['del']['p50'] / floor['del']['p50']:.2f}x"
+              " floor)")
+    print(s, flush=True)
+
+
+def control_plane(b, p):
+    make_floor_table()
+    b.call("ours", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")   # the table and chains
+    b.call("peer", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")   # portmap's chains
+    rows, out = [], {}
+    filled = 0
+    for size in p["sizes"]:
+        if size > filled:
+            t = time.perf_counter()
+            filled = fill(b, filled, size)
+            print(f"  filled to {size:,} mappings through the plugin in {time.perf_counter() - t:.1f} s", flush=True)
+        row = {"size": size}
+        c0 = cpu_times()
+        row.update(alt_loops(b, ["floor"] + [name for name, _ in VARIANTS], p["rounds"], p["blocks"]))
+        # The whole machine's CPU use while they ran (these loops included): on a shared machine, a
+        # figure near 100 % means other work competed with them (every call is then slower).
+        row["cpu_busy"] = busy_since(c0)
+        print(f"  {size:>7,}  machine CPU busy during these loops: {row['cpu_busy'] * 100:.0f} %", flush=True)
+        line(size, "floor", row["floor"])
+        for name, _ in VARIANTS:
+            line(size, name, row[name], row["floor"])
+        if size == 0:
+            time.sleep(0.5)
+            row["peer"] = alt_loop(b, "peer", p["peer_rounds"])
+            line(size, "peer", row["peer"], row["floor"])
+        row["big"] = big_container(b, p["big_n"], p["big_rounds"])
+        bg = row["big"]
+        print(f"  {size:>7,}  {p['big_n']} mappings: ADD p50 {bg['big_add']['p50']:.2f} DEL p50 {bg['big_del']['p50']:.2f}"
+              f" ms; one port: ADD {bg['one_add']['p50']:.2f} DEL {bg['one_del']['p50']:.2f} ms "
+              f"(n={p['big_rounds']})", flush=True)
+        row["rss"] = peak_rss(b, ["ours"] + (["peer"] if size == 0 else []))
+        print(f"  {size:>7,}  peak RSS {row['rss']}", flush=True)
+        rows.append(row)
+        if size == 0:
+            out["concurrency"] = {}
+            for kind in ("ours", "peer"):
+                print(f"  concurrency: {kind}, {p['callers']} callers, {p['conc_seconds'][kind]} s", flush=True)
+                out["concurrency"][kind] = concurrency(b, kind, p["callers"], p["conc_seconds"][kind])
+                c = out["concurrency"][kind]
+                print(f"    {c['calls']} calls, {c['calls_per_s']:.1f} calls/s, ADD p50/p99 {c['add']['p50']:.1f}/"
+                      f"{c['add']['p99']:.1f} ms, DEL p50/p99 {c['del']['p50']:.1f}/{c['del']['p99']:.1f} ms, "
+                      f"{c['errors']} errors, {c['leftovers']} left over", flush=True)
+    # Every filler is still there: the table holds what it should.
+    out["control_plane"] = rows
+    return out
+
+
+# --- 3: concurrency ----------------------------------------------------------------------------
+
+def concurrency(b, kind, callers, seconds):
+    """callers threads, each looping ADD/DEL of its own container (whole processes) until the time
+    is up; a cycle under way is finished (its DEL done), so a correct plugin leaves nothing."""
+    times = {"ADD": [], "DEL": []}
+    errors, lock = [], threading.Lock()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+
+    def worker(w):
+        c = 0
+        while time.perf_counter() < deadline:
+            cid, port, ip = f"conc{w}-{c}", CONC_PORT0 + w, f"10.197.{w}.{c % 250 + 1}"
+            for verb in ("ADD", "DEL"):
+                try:
+                    took = b.call(kind, verb, cid, one_port(port), ip)
+                    with lock:
+                        times[verb].append(took)
+                except RuntimeError as e:
+                    with lock:
+                        errors.append(str(e))
+            c += 1
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(callers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    took = time.perf_counter() - t0
+    if kind == "peer":
+        left = sum(1 for ln in sh("iptables-save", "-t", "nat").stdout.splitlines() if "conc" in ln)
+        left_records = 0
+    else:
+        left = sh("nft", "list", "table", "inet", TABLE).stdout.count("id=conc")
+        left_records = sum(1 for _, _, fs in os.walk(STATE_DIR) for f in fs if f.startswith("conc"))
+    calls = len(times["ADD"]) + len(times["DEL"])
+    return {"callers": callers, "seconds": seconds, "wall_s": took, "calls": calls + len(errors),
+            "calls_per_s": (calls + len(errors)) / took,
+            "add": stats(times["ADD"] or [float("nan")]), "del": stats(times["DEL"] or [float("nan")]),
+            "errors": len(errors), "first_errors": errors[:3], "leftovers": left + left_records,
+            "leftover_rules_or_elements": left, "leftover_records": left_records}
+
+
+# --- 4: data plane -----------------------------------------------------------------------------
+
+def data_plane(b, sizes, seconds, rounds):
+    """Connection rate through one mapping: our table, a rule-per-mapping table, no NAT.
+
+    Each round loads every table in turn and measures it (in the opposite order every other
+    round), so a machine that speeds up or slows down moves every figure alike; each figure is the
+    median of its rounds."""
+    connrate = os.path.join(b.build, "nftpm-connrate")
+    server = subprocess.Popen(["ip", "netns", "exec", CTR, connrate, "serve", "80"])
+    time.sleep(0.3)
+    node = ("ip", "netns", "exec", NODE)
+
+    def rate(addr, port):
+        # The previous figure's connections (RST, 10 s in CLOSE) would fill the node's conntrack
+        # table; each figure starts from an empty one (the node namespace's own table only).
+        in_ns(NODE, "conntrack", "-F", check=False)
+        p = in_ns(REMOTE, connrate, "connect", addr, str(port), str(seconds))
+        return float(p.stdout.split()[0])
+
+    def load_ours(size):  # (size - 1) others, through the plugin, then the mapping under test
+        in_ns(NODE, "nft", "flush", "ruleset")
+        in_ns(NODE, "conntrack", "-F", check=False)  # a plugin call walks it: loading stays quick
+        shutil.rmtree(DP_STATE_DIR, ignore_errors=True)
+        fill(b, 0, size - 1, prefix=node, state_dir=DP_STATE_DIR)
+        b.call("ours", "ADD", "target", one_port(TARGET_PORT), CTR_IP, prefix=node, state_dir=DP_STATE_DIR)
+
+    def load_rule_per_mapping(size):  # the same mappings, one rule each, newest last
+        in_ns(NODE, "nft", "flush", "ruleset")
+        text = ["table ip rpm {\n chain pre { type nat hook prerouting priority -100; }\n}\n"]
+        for g in range(size - 1):
+            m = filler_mapping(g)
+            daddr = f"ip daddr {m['hostIP']} " if "hostIP" in m else ""
+            text.append(f"add rule ip rpm pre {daddr}{m['protocol']} dport {m['hostPort']} "
+                        f"dnat to {filler_ip(g // 1000)}:80\n")
+        text.append(f"add rule ip rpm pre tcp dport {TARGET_PORT} dnat to {CTR_IP}:80\n")
+        in_ns(NODE, "nft", "-f", "-", input="".join(text))
+
+    samples = {"no_nat": [], "ours": {s: [] for s in sizes}, "rule_per_mapping": {s: [] for s in sizes}}
+    try:
+        for rnd in range(rounds):
+            in_ns(NODE, "nft", "flush", "ruleset")
+            samples["no_nat"].append(rate(CTR_IP, 80))
+            order = sizes if rnd % 2 == 0 else sizes[::-1]
+            for size in order:
+                load_ours(size)
+                samples["ours"][size].append(rate(NODE_IP, TARGET_PORT))
+            for size in order[::-1]:
+                load_rule_per_mapping(size)
+                samples["rule_per_mapping"][size].append(rate(NODE_IP, TARGET_PORT))
+            print(f"  round {rnd + 1}/{rounds}: no NAT {samples['no_nat'][-1]:.0f}; " +
+                  "; ".join(f"{s:,}: ours {samples['ours'][s][-1]:.0f}, rule per mapping "
+                            f"{samples['rule_per_mapping'][s][-1]:.0f}" for s in sizes), flush=True)
+    finally:
+        in_ns(NODE, "nft", "flush", "ruleset", check=False)
+        shutil.rmtree(DP_STATE_DIR, ignore_errors=True)
+        server.kill()
+        server.wait()
+    med = statistics.median
+    return {"rounds": rounds, "seconds": seconds, "samples": samples, "no_nat": med(samples["no_nat"]),
+            "ours": {s: med(v) for s, v in samples["ours"].items()},
+            "rule_per_mapping": {s: med(v) for s, v in samples["rule_per_mapping"].items()}}
+
+
+# --- records (--records-only) ------------------------------------------------------------------
+
+def records_bench(b, restore_sizes, restore_reps, del_sizes, del_iters):
+    """Restore after the table is deleted (a flush), and DEL with its mappings, with the record
+    only, and with neither (a scan). Filled with unbound mappings only (TCP then UDP)."""
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     sh("nft", "delete", "table", "inet", TABLE, check=False)
     if sh("nft", "list", "table", "inet", "nftpm_floor", check=False).returncode != 0:
-        sh("nft", "add", "table", "inet", "nftpm_floor")
-        sh("nft", "add", "map", "inet", "nftpm_floor", "floor",
-           "{ type inet_proto . inet_service : ipv4_addr . inet_service; }")
+        make_floor_table()
     out = {"restore": [], "del": []}
 
-    def floor_batch(n):
-        adds = []
-        for k in range(n):
-            r.seq += 1
-            adds.append(r.call("floor", "ADD", "f", PROBE_PORT0 + (r.seq % 5000), "10.1.1.1"))
-            r.call("floor", "DEL", "f", PROBE_PORT0 + (r.seq % 5000), "10.1.1.1")
-        return statistics.median(adds)
+    def env(verb, cid):
+        return dict(ENV, CNI_COMMAND=verb, CNI_CONTAINERID=cid)
+
+    def raw(verb, cid, conf):
+        t = time.perf_counter()
+        p = subprocess.run([b.plugin], input=conf, text=True, env=env(verb, cid), capture_output=True)
+        took = (time.perf_counter() - t) * 1000
+        if p.returncode != 0:
+            raise RuntimeError(f"{verb} {cid} failed: {p.stdout.strip()} {p.stderr.strip()[:300]}")
+        return took
+
+    def conf(m, ip, with_mappings=True):
+        c = json.loads(ours_conf(m, ip))
+        if not with_mappings:
+            del c["runtimeConfig"]
+        return json.dumps(c)
+
+    def fill_recorded(upto, have):
+        for g0 in range(have, upto, 1000):
+            n = min(1000, upto - g0)
+            ms = [{"hostPort": FILLER_PORT0 + (g % 50000), "containerPort": 80,
+                   "protocol": "tcp" if g < 50000 else "udp"} for g in range(g0, g0 + n)]
+            raw("ADD", f"rec{g0 // 1000}", conf(ms, filler_ip(g0 // 1000)))
+        return upto
+
+    def floor_add(n):
+        return alt_loop(b, "floor", n)["add"]["p50"]
 
     def del_row(size):
         row = {"size": size}
         for mode in ("with_mappings", "record_only", "scan"):
             times = []
-            for k in range(del_iters):
-                r.seq += 1
-                m = [{"hostPort": PROBE_PORT0 + (r.seq % 5000), "containerPort": 80, "protocol": "tcp"}]
-                ip, cid = f"10.198.{(r.seq // 250) % 250}.{r.seq % 250 + 1}", f"probe{r.seq}"
-                plugin_call(r, "ADD", cid, records_conf(m, ip))
+            for _ in range(del_iters):
+                cid, port, ip = b.next_probe()
+                m = one_port(port)
+                raw("ADD", cid, conf(m, ip))
                 if mode == "scan":  # as a container added by a version that kept no records
                     for root, _, files in os.walk(STATE_DIR):
                         for f in files:
                             if f.startswith(cid + ":"):
                                 os.unlink(os.path.join(root, f))
-                times.append(plugin_call(r, "DEL", cid, records_conf(m, ip, mode == "with_mappings")))
+                times.append(raw("DEL", cid, conf(m, ip, mode == "with_mappings")))
             row[mode] = statistics.median(times)
-        floor = []
-        for k in range(del_iters):
-            r.call("floor", "ADD", "f", PROBE_PORT0, "10.1.1.1")
-            floor.append(r.call("floor", "DEL", "f", PROBE_PORT0, "10.1.1.1"))
-        row["floor_del"] = statistics.median(floor)
-        print(f"  DEL at {size:>6} recorded mappings: with its mappings {row['with_mappings']:.2f} ms, record only "
-              f"{row['record_only']:.2f} ms, scan {row['scan']:.2f} ms (floor DEL {row['floor_del']:.2f} ms)", flush=True)
+        row["floor_del"] = alt_loop(b, "floor", del_iters)["del"]["p50"]
+        print(f"  DEL at {size:>7,} recorded mappings: with its mappings {row['with_mappings']:.2f} ms, record only "
+              f"{row['record_only']:.2f} ms, scan {row['scan']:.2f} ms (floor DEL {row['floor_del']:.2f} ms)",
+              flush=True)
         return row
 
     filled = 0
     for size in sorted(set(restore_sizes) | set(del_sizes)):
-        filled = fill_recorded(r, size, filled)
+        filled = fill_recorded(size, filled)
         if size in del_sizes:
             out["del"].append(del_row(size))
         if size in restore_sizes:
             times = []
-            for k in range(restore_reps):
+            for _ in range(restore_reps):
                 sh("nft", "delete", "table", "inet", TABLE)
                 t = time.perf_counter()
-                p = sh(r.plugin, "restore", "--state-dir", STATE_DIR, check=False)
+                p = sh(b.plugin, "restore", "--state-dir", STATE_DIR, check=False)
                 times.append((time.perf_counter() - t) * 1000)
                 if p.returncode != 0 or f"({2 * size + size // 1000}" not in p.stdout.replace(",", ""):
                     raise RuntimeError(f"restore of {size} failed or incomplete: {p.stdout[-300:]} {p.stderr[-300:]}")
             row = {"size": size, "restore_ms": statistics.median(times), "reps": restore_reps,
-                   "floor_add_ms": floor_batch(5)}
-            print(f"  restore of {size:>6} recorded mappings: {row['restore_ms']:.1f} ms (floor batch "
+                   "floor_add_ms": floor_add(5)}
+            print(f"  restore of {size:>7,} recorded mappings: {row['restore_ms']:.1f} ms (floor batch "
                   f"{row['floor_add_ms']:.2f} ms)", flush=True)
             out["restore"].append(row)
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     return out
 
 
-def peak_rss(r):
-    """Peak RSS (MB) of one ADD and one DEL, measured by a tiny forking parent (nftpm-peakrss)."""
-    tool = os.path.join(r.build, "nftpm-peakrss")
+# --- targets, report, charts -------------------------------------------------------------------
 
-    def measure(cmd, stdin="", env=None):
-        p = subprocess.run([tool, *cmd], input=stdin, text=True, env=env or {}, capture_output=True)
-        for line in p.stderr.splitlines():
-            if line.startswith("peak_rss_kib "):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"peakrss: {p.stderr.strip()}")
+def targets(res):
+    """(what, value, target text, passed) rows; informational only."""
+    rows = []
+    cp = res["control_plane"]
+    for name, _ in VARIANTS:
+        tag = "" if name == "ours" else ' ("deferClose": false)'
 
-    out = {"baseline_mb": measure(["/bin/true"])}
-    for kind in ("ours", "peer"):
-        for verb in ("ADD", "DEL"):
-            cmd = [r.plugin] if kind == "ours" else ["/usr/lib/cni/portmap"]
-            env = {"CNI_COMMAND": verb, "CNI_CONTAINERID": "rss", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
-                   "CNI_PATH": "/usr/lib/cni", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-            conf = chained_conf(kind, RSS_PORT, "10.199.0.2", "1.0.0" if kind == "ours" else "0.4.0")
-            out[f"{kind}_{verb.lower()}_mb"] = measure(cmd, conf, env)
-    return out
+        def worst(f, hi=True):
+            vals = [(f(r), r["size"]) for r in cp]
+            return max(vals) if hi else min(vals)
 
-
-def concurrency(r, procs, cycles):
-    errors, lock = [], threading.Lock()
-    t = time.perf_counter()
-
-    def worker(w):
-        for c in range(cycles):
-            cid, port, ip = f"conc{w}-{c}", CONC_PORT0 + w * 100 + c, f"10.197.{w}.{c + 1}"
-            for verb in ("ADD", "DEL"):
-                try:
-                    r.call("ours", verb, cid, port, ip)
-                except RuntimeError as e:
-                    with lock:
-                        errors.append(str(e))
-
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(procs)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    took = time.perf_counter() - t
-    listing = sh("nft", "list", "table", "inet", TABLE).stdout
-    left = listing.count('id=conc')
-    return {"processes": procs, "cycles": cycles, "ops": procs * cycles * 2, "ops_per_s": procs * cycles * 2 / took,
-            "errors": len(errors), "first_error": errors[0] if errors else "", "leftover_elements": left}
-
-
-def data_plane(build, sizes, seconds, rounds):
-    """Connection rate through one mapping: our table, a rule-per-mapping table, no NAT.
-
-    Each round loads every table in turn and measures it, so a machine that speeds up or slows
-    down during the run moves every size alike; each figure is the median of its rounds."""
-    connrate = os.path.join(build, "nftpm-connrate")
-    server = subprocess.Popen(["ip", "netns", "exec", CTR, connrate, "serve", "80"])
-    time.sleep(0.3)
-    r = Runner(build, None)
-
-    def rate(addr, port):
-        p = in_ns(REMOTE, connrate, "connect", addr, str(port), str(seconds))
-        return float(p.stdout.split()[0])
-
-    def load_ours(size):  # the mapping under test (through the plugin) plus (size - 1) others
-        in_ns(NODE, "nft", "flush", "ruleset")
-        conf = chained_conf("ours", TARGET_PORT, CTR_IP, "1.0.0")
-        env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "target", "CNI_NETNS": "/x", "CNI_IFNAME": "eth0"}
-        p = subprocess.run(["ip", "netns", "exec", NODE, r.plugin], input=conf, text=True, env=env,
-                           capture_output=True)
-        if p.returncode != 0:
-            raise RuntimeError(p.stdout)
-        text = []
-        for lo in range(0, size - 1, 5000):
-            hi = min(size - 1, lo + 5000)
-            d = ", ".join(f'tcp . {FILLER_PORT0 + i}' for i in range(lo, hi))
-            m = ", ".join(f'tcp . {FILLER_PORT0 + i} : {filler_ip(i)} . 80' for i in range(lo, hi))
-            text.append(f"add element inet {TABLE} ports {{ {d} }}\nadd element inet {TABLE} {CHAIN}-v4 {{ {m} }}\n")
-        if text:
-            in_ns(NODE, "nft", "-f", "-", input="".join(text))
-
-    def load_rule_per_mapping(size):  # newest last, as rule-per-mapping designs append them
-        in_ns(NODE, "nft", "flush", "ruleset")
-        body = [f"tcp dport {FILLER_PORT0 + i} dnat to {filler_ip(i)}:80" for i in range(size - 1)]
-        body.append(f"tcp dport {TARGET_PORT} dnat to {CTR_IP}:80")
-        text = "table ip rpm {\n chain pre { type nat hook prerouting priority -100; }\n}\n"
-        text += "".join(f"add rule ip rpm pre {b}\n" for b in body)
-        in_ns(NODE, "nft", "-f", "-", input=text)
-
-    samples = {"no_nat": [], "ours": {s: [] for s in sizes}, "rule_per_mapping": {s: [] for s in sizes}}
-    for rnd in range(rounds):
-        in_ns(NODE, "nft", "flush", "ruleset")
-        samples["no_nat"].append(rate(CTR_IP, 80))
-        for size in sizes:
-            load_ours(size)
-            samples["ours"][size].append(rate(NODE_IP, TARGET_PORT))
-            load_rule_per_mapping(size)
-            samples["rule_per_mapping"][size].append(rate(NODE_IP, TARGET_PORT))
-        print(f"  round {rnd + 1}/{rounds}: no NAT {samples['no_nat'][-1]:.0f}; " +
-              "; ".join(f"{s}: ours {samples['ours'][s][-1]:.0f}, rule per mapping "
-                        f"{samples['rule_per_mapping'][s][-1]:.0f}" for s in sizes), flush=True)
-    in_ns(NODE, "nft", "flush", "ruleset")
-    server.kill()
-    med = statistics.median
-    return {"rounds": rounds, "samples": samples, "no_nat": med(samples["no_nat"]),
-            "ours": {s: med(v) for s, v in samples["ours"].items()},
-            "rule_per_mapping": {s: med(v) for s, v in samples["rule_per_mapping"].items()}}
+        v, s = worst(lambda r: r[name]["add"]["p50"] / r["floor"]["add"]["p50"])
+        rows.append((f"ADD p50 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 1.2", v <= 1.2))
+        v, s = worst(lambda r: r[name]["del"]["p50"] / r["floor"]["del"]["p50"])
+        rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
+        v, s = worst(lambda r: r[name]["add"]["p99"] / r["floor"]["add"]["p50"])
+        rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
+        a = [r[name]["add"]["p50"] for r in cp]
+        v = max(a) / min(a)
+        rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
+    for verb in ("add", "del"):
+        v, s = max((r["big"][f"big_{verb}"]["p50"] / r["big"][f"one_{verb}"]["p50"], r["size"]) for r in cp)
+        rows.append((f"{cp[0]['big']['mappings']:,}-mapping {verb.upper()} ÷ one-port {verb.upper()} (p50), "
+                     f"worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
+    c = res["concurrency"]["ours"]
+    rows.append((f"concurrency: errors ({c['callers']} callers, {c['seconds']} s)", str(c["errors"]), "0",
+                 c["errors"] == 0))
+    rows.append(("concurrency: leftovers (table elements + records)", str(c["leftovers"]), "0", c["leftovers"] == 0))
+    dp = res["data_plane"]
+    lo, hi = min(dp["ours"]), max(dp["ours"])
+    v = dp["ours"][hi] / dp["ours"][lo]
+    rows.append((f"data plane: conn/s at {hi:,} ÷ at {lo:,} mapping", f"{v:.3f}", "≥ 0.99", v >= 0.99))
+    v = max(max(r["rss"]["ours_add_mb"], r["rss"]["ours_del_mb"]) for r in cp)
+    rows.append(("peak RSS of one call (ADD or DEL, worst size)", f"{v:.2f} MB", "≤ 4 MB", v <= 4))
+    return rows
 
 
 def machine():
     cpu = ""
     with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+        for ln in f:
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
                 break
-    pkg = lambda p: sh("dpkg-query", "-W", "-f=${Version}", p, check=False).stdout.strip()
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    pkg = lambda p: sh("dpkg-query", "-W", "-f=${Version}", p, check=False).stdout.strip()  # noqa: E731
+    top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    git = lambda *a: subprocess.run(["git", "--no-optional-locks", "-C", top, *a], text=True,  # noqa: E731
+                                    capture_output=True)
+    commit = git("rev-parse", "--short", "HEAD").stdout.strip() or "unknown"
+    if commit != "unknown" and git("diff", "--quiet", "HEAD", "--", "src", "include", "CMakeLists.txt").returncode:
+        commit += " with uncommitted changes to src/, include/ or CMakeLists.txt"
+    return {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "kernel": platform.release(), "cpus": os.cpu_count(), "cpu": cpu,
             "containernetworking-plugins": pkg("containernetworking-plugins"), "nftables": pkg("nftables"),
             "iptables": pkg("iptables"), "libnftnl": pkg("libnftnl11")}
 
 
-def write_report(out, res, quick):
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(res, f, indent=2)
-    m = res["machine"]
-    L = [f"# Benchmarks{' (quick run: small sizes, no conclusions)' if quick else ''}", "",
-         f"Written by `scripts/bench{' --quick' if quick else ''}` on {m['date']}: Linux {m['kernel']}, {m['cpus']} CPUs "
-         f"({m['cpu']}), containernetworking-plugins {m['containernetworking-plugins']} (the peer: `portmap`, "
-         f"its iptables backend, the only one in that version), iptables {m['iptables']}, nftables {m['nftables']}. "
-         "Everything runs in network namespaces made for the run; all figures of a table come from the same run.", "",
-         "## Control plane: one call, whole process, chained mode (ms)", "",
-         "The floor is `nftpm-floor-probe`: start, one netlink batch adding (or deleting) one map element, exit. "
-         "The peer is filled to each size with the exact rule shapes its ADD creates (a `CNI-DN-…` chain of three "
-         "rules and a `CNI-HOSTPORT-DNAT` jump per container); ours with the elements ours creates.", "",
-         "| mappings | floor ADD | ours ADD p50 / p99 | ours ÷ floor | peer ADD p50 | floor DEL | ours DEL p50 / p99 | ours ÷ floor | peer DEL p50 |",
-         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in res["control_plane"]:
-        f, o, p = row["floor"], row["ours"], row.get("peer")
-        L.append(f"| {row['size']:,} | {f['add_p50']:.2f} | {o['add_p50']:.2f} / {o['add_p99']:.2f} | "
-                 f"{o['add_p50'] / f['add_p50']:.2f}× | {p['add_p50']:.1f} |" if p else
-                 f"| {row['size']:,} | {f['add_p50']:.2f} | {o['add_p50']:.2f} / {o['add_p99']:.2f} | "
-                 f"{o['add_p50'] / f['add_p50']:.2f}× | – |")
-        L[-1] += (f" {f['del_p50']:.2f} | {o['del_p50']:.2f} / {o['del_p99']:.2f} | {o['del_p50'] / f['del_p50']:.2f}× | "
-                  f"{p['del_p50']:.1f} |" if p else
-                  f" {f['del_p50']:.2f} | {o['del_p50']:.2f} / {o['del_p99']:.2f} | {o['del_p50'] / f['del_p50']:.2f}× | – |")
+def fmt_pair(s):
+    return f"{s['p50']:.2f} / {s['p99']:.2f}"
+
+
+def write_report(out, res, quick, charts):
+    m, p = res["machine"], res["params"]
     cp = res["control_plane"]
-    first, last = cp[0]["ours"], cp[-1]["ours"]
-    L += ["", f"Ours at {cp[-1]['size']:,} vs {cp[0]['size']:,} mappings: ADD {last['add_p50'] / first['add_p50']:.2f}×, "
-          f"DEL {last['del_p50'] / first['del_p50']:.2f}× (budget ≤ 1.25×). Peer iterations are fewer at 10,000 and "
-          "more, where each of its calls takes seconds.", "",
-          "## Data plane: new TCP connections per second through one mapping", "",
-          "A remote namespace opens and resets connections to the node's address for "
-          f"{res['data_plane_seconds']} s per figure; the mapping under test is the newest. Each figure is the median "
-          f"of {res['data_plane'].get('rounds', 1)} rounds; every round loads and measures each table in turn, so "
-          "drift in the machine's speed moves all sizes alike (the samples are in results.json).", "",
-          "| mappings | our maps | rule per mapping | no NAT (ceiling) | ours at N ÷ ours at 1 |", "|---:|---:|---:|---:|---:|"]
+    L = [f"# Benchmarks{' (quick run: small sizes, no conclusions)' if quick else ''}", "",
+         f"Written on {m['date']} by:", "", "```", res["command"], "```", "",
+         f"Sources: commit {m.get('commit', 'unknown')}. Linux {m['kernel']}, {m['cpus']} CPUs ({m['cpu']}), shared machine; containernetworking-plugins "
+         f"{m['containernetworking-plugins']} (the reference plugin: `portmap`, its iptables backend), iptables "
+         f"{m['iptables']}, nftables {m['nftables']}. Everything runs in network namespaces made for the run and "
+         "removed after it; every ratio compares figures of the same run. The plugin's records are in a stateDir "
+         "on tmpfs (`/dev/shm/pmbench-<pid>-state`), as the default `/run/cni/nft-port-mapper` is on a node. "
+         f"Wall time of the run: {res['wall_s'] / 60:.1f} min.", "",
+         "## Targets (informational; the script's exit status does not depend on them)", "",
+         "| what | measured | target | |", "|---|---:|---:|---|"]
+    for what, val, tgt, ok in res["targets"]:
+        L.append(f"| {what} | {val} | {tgt} | {'pass' if ok else '**miss**'} |")
+    L += ["", "## 1. Control plane: one call, whole process, chained mode (ms, p50 / p99)", "",
+          f"The node is filled through the plugin itself (default config) with containers of 1,000 mappings: "
+          f"50,000 unbound (TCP then UDP), then 50,000 bound by `hostIP` to {len(HOST_IPS)} extra node addresses "
+          f"(TCP and UDP). At each size, {p['rounds']} rounds of {{ADD one container with one TCP port; DEL it}}, "
+          "each a whole process in the node namespace, timed alternately; each row is its own loop, the loops "
+          f"taking turns in {p['blocks']} blocks (so a noisy phase of the shared machine falls on all alike). "
+          "The floor is `nftpm-floor-probe` (start, one netlink batch adding or deleting one element, exit) in its "
+          f"own alternating loop at each size. The reference plugin runs at size 0 only ({p['peer_rounds']} rounds).",
+          "", "| mappings | floor ADD | ours ADD | ÷ floor ADD p50 | floor DEL | ours DEL | ÷ floor DEL p50 | "
+          "deferClose false: ADD | ÷ floor | DEL | ÷ floor | portmap ADD | portmap DEL | machine CPU busy |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in cp:
+        f, o, n, pe = r["floor"], r["ours"], r["ours_nodefer"], r.get("peer")
+        L.append(f"| {r['size']:,} | {fmt_pair(f['add'])} | {fmt_pair(o['add'])} | "
+                 f"{o['add']['p50'] / f['add']['p50']:.2f}× | {fmt_pair(f['del'])} | {fmt_pair(o['del'])} | "
+                 f"{o['del']['p50'] / f['del']['p50']:.2f}× | {fmt_pair(n['add'])} | "
+                 f"{n['add']['p50'] / f['add']['p50']:.2f}× | {fmt_pair(n['del'])} | "
+                 f"{n['del']['p50'] / f['del']['p50']:.2f}× | "
+                 + (f"{fmt_pair(pe['add'])} | {fmt_pair(pe['del'])} |" if pe else "– | – |")
+                 + (f" {r['cpu_busy'] * 100:.0f} % |" if "cpu_busy" in r else " – |"))
+    L += ["", "Machine CPU busy: the whole machine's CPU use while the loops of that size ran, theirs included; "
+          "near 100 % means other work on the shared machine competed with them, which slows every call (the floor "
+          "most) and moves the ratios."]
+    if charts:
+        L += ["", "![control plane ADD](control-plane-add.png)", "", "![control plane DEL](control-plane-del.png)"]
+    L += ["", f"## 2. One container with {cp[0]['big']['mappings']:,} port mappings (ms, p50 / p99)", "",
+          f"Half TCP, half UDP; {p['big_rounds']} rounds of {{ADD it; DEL it; ADD a one-port container; DEL it}} "
+          "at each size.", "",
+          "| mappings on the node | big ADD | one-port ADD | ratio | big DEL | one-port DEL | ratio |",
+          "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in cp:
+        g = r["big"]
+        L.append(f"| {r['size']:,} | {fmt_pair(g['big_add'])} | {fmt_pair(g['one_add'])} | "
+                 f"{g['big_add']['p50'] / g['one_add']['p50']:.2f}× | {fmt_pair(g['big_del'])} | "
+                 f"{fmt_pair(g['one_del'])} | {g['big_del']['p50'] / g['one_del']['p50']:.2f}× |")
+    L += ["", "## 3. Concurrency", "",
+          "Each caller loops {ADD its own new container with one port; DEL it}, whole processes, until the time is "
+          "up (a cycle under way is finished). Node at size 0 (the seed container only). Leftovers: for ours, table "
+          "elements and records of the callers' containers; for portmap, iptables rules naming them.", "",
+          "| plugin | callers | seconds | calls | calls/s | ADD p50 / p99 (ms) | DEL p50 / p99 (ms) | errors | "
+          "leftovers |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for kind in ("ours", "peer"):
+        c = res["concurrency"][kind]
+        L.append(f"| {LABEL[kind]} | {c['callers']} | {c['seconds']} | {c['calls']:,} | {c['calls_per_s']:.1f} | "
+                 f"{c['add']['p50']:.1f} / {c['add']['p99']:.1f} | {c['del']['p50']:.1f} / {c['del']['p99']:.1f} | "
+                 f"{c['errors']} | {c['leftovers']} |")
     dp = res["data_plane"]
-    sizes = sorted(int(k) for k in dp["ours"])
+    sizes = sorted(dp["ours"])
+    L += ["", "## 4. Data plane: new TCP connections per second to a mapped port", "",
+          f"A remote namespace opens and resets connections to the node's address for {dp['seconds']} s per figure; "
+          "the mapping under test is the newest. Ours is filled through the plugin (the mappings of section 1); the "
+          "rule-per-mapping table has one `dnat` rule per mapping, the one under test last. Each figure is the "
+          f"median of {dp['rounds']} rounds; every round loads and measures each table in turn, in the opposite "
+          "order every other round (the samples are in results.json).", "",
+          "| mappings | ours | rule per mapping | no NAT (ceiling) | ours at N ÷ ours at 1 |", "|---:|---:|---:|---:|---:|"]
     for s in sizes:
         L.append(f"| {s:,} | {dp['ours'][s]:.0f} | {dp['rule_per_mapping'][s]:.0f} | {dp['no_nat']:.0f} | "
-                 f"{dp['ours'][s] / dp['ours'][sizes[0]] * 100:.0f} % |")
-    c = res["concurrency"]
-    L += ["", "## Concurrency", "",
-          f"{c['processes']} processes × {c['cycles']} ADD/DEL cycles on distinct containers: {c['ops']} calls, "
-          f"{c['ops_per_s']:.0f} calls/s, **{c['errors']} errors, {c['leftover_elements']} elements left** "
-          "in the table afterwards.", ""]
-    rss = res["rss"]
-    L += ["## Memory", "", f"Peak RSS of one call: ours ADD {rss['ours_add_mb']:.1f} MB, DEL {rss['ours_del_mb']:.1f} MB; "
-          f"peer ADD {rss['peer_add_mb']:.1f} MB, DEL {rss['peer_del_mb']:.1f} MB (budget ≤ 8 MB). Measured with "
-          f"`nftpm-peakrss`, whose own floor (`/bin/true` through it) is {rss['baseline_mb']:.1f} MB.", ""]
-    rec = res.get("records")
-    if rec:
-        L += ["## Attachment records", "",
-              "The node is filled through the plugin itself (containers of 1,000 mappings, TCP then UDP host ports), "
-              "so every mapping has its record. Restore: the plugin's table is deleted (what `flush ruleset` does to "
-              "it), then `nft-port-mapper restore` is timed as a whole process, beside the floor probe's one-batch "
-              "ADD in the same run.", "",
-              "| recorded mappings | restore (median) | elements restored | floor batch | restore ÷ floor |",
-              "|---:|---:|---:|---:|---:|"]
-        for row in rec["restore"]:
-            L.append(f"| {row['size']:,} | {row['restore_ms']:.0f} ms | {2 * row['size'] + row['size'] // 1000:,} | "
-                     f"{row['floor_add_ms']:.2f} ms | {row['restore_ms'] / row['floor_add_ms']:.0f}× |")
-        L += ["", "DEL of a one-mapping container (median, whole process): with its mappings in the config, "
-              "without them (the record says what to remove), and with neither (a container of a version that kept "
-              "no records: a scan of the network's maps).", "",
-              "| recorded mappings | with its mappings | record only | scan (no record) | floor DEL |",
-              "|---:|---:|---:|---:|---:|"]
-        for row in rec["del"]:
-            L.append(f"| {row['size']:,} | {row['with_mappings']:.2f} ms | {row['record_only']:.2f} ms | "
-                     f"{row['scan']:.2f} ms | {row['floor_del']:.2f} ms |")
-        L.append("")
-    if os.path.exists(os.path.join(out, "control-plane.png")):
-        L += ["![control plane](control-plane.png)", "", "![data plane](data-plane.png)", ""]
+                 f"{dp['ours'][s] / dp['ours'][sizes[0]]:.3f} |")
+    if charts:
+        L += ["", "![data plane](data-plane.png)"]
+    L += ["", "## 5. Memory", "", "Peak RSS of one call (MB), measured with `nftpm-peakrss` (a tiny forking parent; "
+          f"`/bin/true` through it: {cp[0]['rss']['baseline_mb']:.1f} MB).", "",
+          "| mappings on the node | ours ADD | ours DEL | portmap ADD | portmap DEL |", "|---:|---:|---:|---:|---:|"]
+    for r in cp:
+        x = r["rss"]
+        L.append(f"| {r['size']:,} | {x['ours_add_mb']:.1f} | {x['ours_del_mb']:.1f} | "
+                 + (f"{x['peer_add_mb']:.1f} | {x['peer_del_mb']:.1f} |" if "peer_add_mb" in x else "– | – |"))
+    L.append("")
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(L))
 
 
 def plot(out, res):
     if not shutil.which("gnuplot"):
-        return
+        print("bench: no gnuplot, no charts", file=sys.stderr)
+        return False
     cp = res["control_plane"]
-    with open(os.path.join(out, "control.dat"), "w") as f:
-        for row in cp:
-            p = row.get("peer")
-            f.write(f"{max(row['size'], 1)} {row['floor']['add_p50']} {row['ours']['add_p50']} "
-                    f"{p['add_p50'] if p else 'NaN'} {row['floor']['del_p50']} {row['ours']['del_p50']} "
-                    f"{p['del_p50'] if p else 'NaN'}\n")
+    for verb in ("add", "del"):
+        with open(os.path.join(out, f"cp-{verb}.dat"), "w") as f:
+            for r in cp:
+                f.write(f"{r['size']} " + " ".join(f"{r[k][verb]['p50']} {r[k][verb]['p99']}"
+                                                   for k in ("floor", "ours", "ours_nodefer")) + "\n")
     dp = res["data_plane"]
-    with open(os.path.join(out, "data.dat"), "w") as f:
-        for s in sorted(int(k) for k in dp["ours"]):
+    with open(os.path.join(out, "dp.dat"), "w") as f:
+        for s in sorted(dp["ours"]):
             f.write(f"{s} {dp['ours'][s]} {dp['rule_per_mapping'][s]} {dp['no_nat']}\n")
-    script = f"""
-set terminal pngcairo size 900,500 noenhanced
-set output '{out}/control-plane.png'
-set title 'One CNI call, whole process, chained mode (p50)'
-set xlabel 'existing mappings (0 plotted at 1)'; set ylabel 'ms'; set logscale xy; set key left top; set grid
-plot '{out}/control.dat' u 1:2 w lp t 'floor ADD', '' u 1:3 w lp t 'nft-port-mapper ADD', '' u 1:4 w lp t 'portmap ADD', \\
-     '' u 1:5 w lp dt 2 t 'floor DEL', '' u 1:6 w lp dt 2 t 'nft-port-mapper DEL', '' u 1:7 w lp dt 2 t 'portmap DEL'
-set output '{out}/data-plane.png'
-set title 'New TCP connections per second through one mapping'
-set ylabel 'connections/s'; unset logscale y; set yrange [0:*]
-plot '{out}/data.dat' u 1:2 w lp t 'nft-port-mapper (maps)', '' u 1:3 w lp t 'rule per mapping', '' u 1:4 w l dt 3 t 'no NAT'
-"""
-    sh("gnuplot", input=script)
-    for f in ("control.dat", "data.dat"):
-        os.unlink(os.path.join(out, f))
+    script = ["set terminal pngcairo size 900,500 noenhanced", "set grid", "set key outside right top",
+              "set xlabel 'mappings on the node'", "set ylabel 'ms'", "set logscale y", "set format x '%.0f'"]
+    for verb in ("add", "del"):
+        script += [f"set output '{out}/control-plane-{verb}.png'",
+                   f"set title 'One {verb.upper()} of a one-port container, whole process: p50 (solid), p99 (dashed)'",
+                   f"plot '{out}/cp-{verb}.dat' u 1:2 w lp lc 1 t 'floor p50', '' u 1:3 w lp lc 1 dt 2 t 'floor p99', "
+                   "'' u 1:4 w lp lc 2 t 'ours p50', '' u 1:5 w lp lc 2 dt 2 t 'ours p99', "
+                   "'' u 1:6 w lp lc 3 t 'deferClose false p50', '' u 1:7 w lp lc 3 dt 2 t 'deferClose false p99'"]
+    script += [f"set output '{out}/data-plane.png'", "set title 'New TCP connections per second through one mapping'",
+               "set ylabel 'connections/s'", "unset logscale y", "set yrange [0:*]", "set logscale x",
+               f"plot '{out}/dp.dat' u 1:2 w lp t 'nft-port-mapper', '' u 1:3 w lp t 'rule per mapping', "
+               "'' u 1:4 w l dt 3 t 'no NAT'"]
+    try:
+        sh("gnuplot", input="\n".join(script) + "\n")
+    finally:
+        for f in ("cp-add.dat", "cp-del.dat", "dp.dat"):
+            os.unlink(os.path.join(out, f))
+    stale = os.path.join(out, "control-plane.png")  # the chart of earlier versions of this script
+    if os.path.exists(stale):
+        os.unlink(stale)
+    return True
+
+
+def print_summary(res):
+    rows = res["targets"]
+    w = max(len(r[0]) for r in rows)
+    print("\nsummary (targets are informational)")
+    print(f"  {'what':{w}}  {'measured':>10}  {'target':>7}")
+    for what, val, tgt, ok in rows:
+        print(f"  {what:{w}}  {val:>10}  {tgt:>7}  {'pass' if ok else 'MISS'}")
+    cp = res["control_plane"]
+    print("\n  size      floor ADD/DEL p50     ours ADD p50/p99  DEL p50/p99     deferClose=false ADD p50/p99  "
+          "DEL p50/p99   CPU busy")
+    for r in cp:
+        print(f"  {r['size']:>7,}   {r['floor']['add']['p50']:6.2f} {r['floor']['del']['p50']:6.2f}     "
+              f"{fmt_pair(r['ours']['add']):>14}  {fmt_pair(r['ours']['del']):>14}     "
+              f"{fmt_pair(r['ours_nodefer']['add']):>14}  {fmt_pair(r['ours_nodefer']['del']):>14}   "
+              + (f"{r['cpu_busy'] * 100:3.0f} %" if "cpu_busy" in r else "  –"))
+    pe = cp[0].get("peer")
+    if pe:
+        print(f"  portmap at 0: ADD p50/p99 {fmt_pair(pe['add'])}, DEL p50/p99 {fmt_pair(pe['del'])} ms")
+    for kind in ("ours", "peer"):
+        c = res["concurrency"][kind]
+        print(f"  concurrency {LABEL[kind]}: {c['callers']} callers {c['seconds']} s: {c['calls_per_s']:.1f} calls/s, "
+              f"ADD p50/p99 {c['add']['p50']:.1f}/{c['add']['p99']:.1f}, DEL p50/p99 {c['del']['p50']:.1f}/"
+              f"{c['del']['p99']:.1f} ms, {c['errors']} errors, {c['leftovers']} leftovers")
+    dp = res["data_plane"]
+    print("  data plane conn/s: " + "; ".join(f"{s:,}: ours {dp['ours'][s]:.0f}, rule per mapping "
+                                             f"{dp['rule_per_mapping'][s]:.0f}" for s in sorted(dp["ours"]))
+          + f"; no NAT {dp['no_nat']:.0f}")
+
+
+def params(quick):
+    if quick:
+        return {"sizes": [0, 2000], "rounds": 11, "blocks": 3, "peer_rounds": 5, "big_n": 1000, "big_rounds": 3,
+                "callers": 8, "conc_seconds": {"ours": 3, "peer": 3}, "dp_sizes": [1, 2000], "dp_seconds": 0.5,
+                "dp_rounds": 1}
+    return {"sizes": [0, 10000, 50000, 100000], "rounds": 101, "blocks": 5, "peer_rounds": 101, "big_n": 1000, "big_rounds": 11,
+            "callers": 64, "conc_seconds": {"ours": 60, "peer": 60}, "dp_sizes": [1, 100000], "dp_seconds": 3,
+            "dp_rounds": 9}
 
 
 def main():
@@ -553,58 +783,78 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, few iterations: checks the code runs")
     ap.add_argument("--records-only", action="store_true",
                     help="only the attachment-records figures (printed; no report written)")
+    ap.add_argument("--report-from", metavar="RESULTS_JSON",
+                    help="measure nothing: write the report and charts again from a results.json")
     a = ap.parse_args()
+    if a.report_from:
+        with open(a.report_from) as f:
+            res = json.load(f)
+        dp = res["data_plane"]
+        for k in ("ours", "rule_per_mapping"):
+            dp[k] = {int(s): v for s, v in dp[k].items()}
+            dp["samples"][k] = {int(s): v for s, v in dp["samples"][k].items()}
+        res["targets"] = targets(res)
+        os.makedirs(a.out, exist_ok=True)
+        if os.path.abspath(a.report_from) != os.path.abspath(os.path.join(a.out, "results.json")):
+            with open(os.path.join(a.out, "results.json"), "w") as f:
+                json.dump(res, f, indent=1)
+        write_report(a.out, res, res["params"]["sizes"][-1] < 10000, plot(a.out, res))
+        print_summary(res)
+        return
     a.build = os.path.abspath(a.build)
-    if a.quick:
-        sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = [0, 100], 5, 3, 100, [1, 100], 0.5, 8, 3
-        dp_rounds = 1
-        restore_sizes, restore_reps, del_sizes = [2000], 2, [0, 2000]
-    else:
-        sizes, iters, peer_iters, peer_max, dp_sizes, secs, procs, cycles = \
-            [0, 1000, 10000, 50000], 60, 5, 50000, [1, 10000, 50000], 3, 32, 20
-        dp_rounds = 5
-        restore_sizes, restore_reps, del_sizes = [10000, 100000], 5, [0, 50000]
-    res = {"machine": machine(), "data_plane_seconds": secs}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the namespaces are removed
+    t_start = time.perf_counter()
+    b = Bench(a.build)
     if a.records_only:
+        q = a.quick
         with Topology():
             enter_node()
-            records_bench(Runner(a.build, None), restore_sizes, restore_reps, del_sizes, iters)
+            records_bench(b, [2000] if q else [10000, 100000], 2 if q else 5, [0, 2000] if q else [0, 50000],
+                          5 if q else 60)
         return
+    p = params(a.quick)
+    cmd = os.environ.get("BENCH_COMMAND") or " ".join(["python3", *sys.argv])
+    res = {"machine": machine(), "params": p, "command": cmd,
+           "state_dir": "tmpfs: /dev/shm/pmbench-<pid>-state (private to the run)"}
     with Topology():
-        print("data plane", flush=True)
-        res["data_plane"] = data_plane(a.build, dp_sizes, secs, dp_rounds)
+        tmp = f"/dev/shm/pmbench-{PID}.json"
         pid = os.fork()
         if pid == 0:  # the control-plane part runs inside the node namespace
+            code = 0
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 enter_node()
-                r = Runner(a.build, None)
-                print("control plane", flush=True)
-                out = {"control_plane": control_plane(r, sizes, iters, peer_iters, peer_max)}
-                print("memory", flush=True)
-                out["rss"] = peak_rss(r)
-                print("concurrency", flush=True)
-                sh("nft", "delete", "table", "inet", TABLE)
-                r.call("ours", "ADD", "seed", SEED_PORT, "10.199.0.1")
-                out["concurrency"] = concurrency(r, procs, cycles)
-                print(f"  {out['concurrency']}", flush=True)
-                print("records", flush=True)
-                out["records"] = records_bench(r, restore_sizes, restore_reps, del_sizes, iters)
-                with open(f"/tmp/pmbench-{PID}.json", "w") as f:
+                print("control plane (and, at size 0, concurrency)", flush=True)
+                out = control_plane(b, p)
+                with open(tmp, "w") as f:
                     json.dump(out, f)
-                os._exit(0)
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001
                 print(f"bench: {e}", file=sys.stderr, flush=True)
-                os._exit(1)
-        _, status = os.waitpid(pid, 0)
+                code = 1
+            os._exit(code)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         if status != 0:
             sys.exit("bench: the control-plane part failed")
-        with open(f"/tmp/pmbench-{PID}.json") as f:
+        with open(tmp) as f:
             res.update(json.load(f))
-        os.unlink(f"/tmp/pmbench-{PID}.json")
-    write_report(a.out, res, a.quick)
-    plot(a.out, res)
-    write_report(a.out, res, a.quick)  # again, now that the charts exist
-    print(f"written to {a.out}/README.md")
+        os.unlink(tmp)
+        # Last: its connection floods leave conntrack entries that every plugin call walks.
+        print("data plane", flush=True)
+        res["data_plane"] = data_plane(b, p["dp_sizes"], p["dp_seconds"], p["dp_rounds"])
+    res["wall_s"] = time.perf_counter() - t_start
+    res["targets"] = targets(res)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    charts = plot(a.out, res)
+    write_report(a.out, res, a.quick, charts)
+    print_summary(res)
+    print(f"\nwall time {res['wall_s'] / 60:.1f} min; written to {a.out}/README.md, results.json and charts")
 
 
 if __name__ == "__main__":
