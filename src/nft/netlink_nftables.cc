@@ -21,6 +21,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -555,15 +556,17 @@ class NetlinkNftables : public Nftables {
     // message, the element or an error, in order; a chunk's answers fit the receive buffer.
     constexpr size_t kChunk = 64;
     std::vector<std::optional<NftElement>> out(refs.size());
-    std::vector<char> tx(kChunk * (512 + kMaxElementBytes));
+    // Buffers left uninitialised: only what is written is touched (peak RSS is a budget).
+    auto tx = std::make_unique_for_overwrite<char[]>(kChunk * (512 + kMaxElementBytes));
     // One answer a datagram: recvmmsg takes a chunk's worth in a few calls, not one call each.
-    constexpr size_t kAnswerBytes = 8192;
-    std::vector<char> rx(kChunk * kAnswerBytes);
+    // An answer is one element (well under 1 KiB) or a capped error; a truncated one is refused.
+    constexpr size_t kAnswerBytes = 2048;
+    auto rx = std::make_unique_for_overwrite<char[]>(kChunk * kAnswerBytes);
     std::vector<mmsghdr> msgs(kChunk);
     std::vector<iovec> iovs(kChunk);
     std::vector<sockaddr_nl> senders(kChunk);
     for (size_t i = 0; i < kChunk; ++i) {
-      iovs[i] = {rx.data() + i * kAnswerBytes, kAnswerBytes};
+      iovs[i] = {rx.get() + i * kAnswerBytes, kAnswerBytes};
       msgs[i].msg_hdr = msghdr{};
       msgs[i].msg_hdr.msg_name = &senders[i];
       msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
@@ -577,13 +580,13 @@ class NetlinkNftables : public Nftables {
       size_t len = 0;
       for (size_t i = 0; i < n; ++i) {
         const NftElement& r = refs[from + i];
-        auto* nlh = nftnl_nlmsg_build_hdr(tx.data() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
+        auto* nlh = nftnl_nlmsg_build_hdr(tx.get() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
         SetPtr s = make_set_ref(table, r.set);
         add_elem(s.get(), NftElement{r.set, r.key, {}, {}}, false);
         nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
         len += NLMSG_ALIGN(nlh->nlmsg_len);
       }
-      if (mnl_socket_sendto(sock_.get(), tx.data(), len) < 0) return nft_error("looking up elements", errno);
+      if (mnl_socket_sendto(sock_.get(), tx.get(), len) < 0) return nft_error("looking up elements", errno);
       for (size_t answered = 0; answered < n;) {
         int count = recvmmsg(fd, msgs.data(), static_cast<unsigned>(n - answered), MSG_WAITFORONE, nullptr);
         if (count < 0 && errno == EINTR) continue;
@@ -591,6 +594,7 @@ class NetlinkNftables : public Nftables {
         for (int d = 0; d < count; ++d) {
           msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
           if (senders[d].nl_pid != 0) continue;               // the kernel's answers only
+          if (msgs[d].msg_hdr.msg_flags & MSG_TRUNC) return nft_error("looking up elements", EMSGSIZE);
           int left = static_cast<int>(msgs[d].msg_len);
           for (auto* m = reinterpret_cast<nlmsghdr*>(iovs[d].iov_base); mnl_nlmsg_ok(m, left);
                m = mnl_nlmsg_next(m, &left)) {
