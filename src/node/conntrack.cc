@@ -9,10 +9,10 @@
 
 #include <array>
 #include <cerrno>
-#include <optional>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -109,7 +109,8 @@ std::optional<CtEntry> entry_of(const nlmsghdr* nlh, int family) {
   e.flow.reply_src_port = r.src_port;
   const char* raw = reinterpret_cast<const char*>(orig);
   e.orig_tuple.assign(raw, raw + orig->nla_len);
-  if (top[CTA_ZONE] != nullptr && mnl_attr_get_payload_len(top[CTA_ZONE]) == 2) e.zone = mnl_attr_get_u16(top[CTA_ZONE]);
+  if (top[CTA_ZONE] != nullptr && mnl_attr_get_payload_len(top[CTA_ZONE]) == 2)
+    e.zone = mnl_attr_get_u16(top[CTA_ZONE]);
   return e;
 }
 
@@ -168,11 +169,9 @@ class KernelConntrack : public ConntrackTable {
             },
             /*by_port=*/false);
         if (!r) return r.take_error();
-        for (const auto& ct : doomed) {
-          auto d = destroy(family, ct);
-          if (!d) return d.take_error();
-          deleted += *d;
-        }
+        auto d = destroy_all(family, doomed);
+        if (!d) return d.take_error();
+        deleted += *d;
       }
     }
     return deleted;
@@ -191,11 +190,9 @@ class KernelConntrack : public ConntrackTable {
         if (sweep_deletes(s, ct.flow, local)) doomed.push_back(std::move(ct));
       });
       if (!r) return r.take_error();
-      for (const auto& ct : doomed) {
-        auto d = destroy(family, ct);
-        if (!d) return d.take_error();
-        deleted += *d;
-      }
+      auto d = destroy_all(family, doomed);
+      if (!d) return d.take_error();
+      deleted += *d;
     }
     return deleted;
   }
@@ -245,6 +242,17 @@ class KernelConntrack : public ConntrackTable {
       }
       if (ret == MNL_CB_STOP) return ok_status();
     }
+  }
+
+  // Deletes each entry; returns how many were still there.
+  Result<int> destroy_all(int family, const std::vector<CtEntry>& doomed) {
+    int deleted = 0;
+    for (const auto& ct : doomed) {
+      auto d = destroy(family, ct);
+      if (!d) return d.take_error();
+      deleted += *d;
+    }
+    return deleted;
   }
 
   Result<int> destroy(int family, const CtEntry& ct) {

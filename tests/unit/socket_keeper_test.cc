@@ -26,12 +26,19 @@ KeeperConfig test_config() {
   return c;
 }
 
-int listen_on(const KeeperConfig& c) {
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+// The keeper's abstract address (sun_path[0] == 0).
+sockaddr_un abstract_address(const KeeperConfig& c, socklen_t* len) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::memcpy(a.sun_path + 1, c.name.data(), c.name.size());
-  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  return a;
+}
+
+int listen_on(const KeeperConfig& c) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  socklen_t len;
+  sockaddr_un a = abstract_address(c, &len);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd, 16) != 0) {
     close(fd);
     return -1;
@@ -60,10 +67,8 @@ uint32_t portid_of(int fd) {
 // Connects to the keeper and asks for a socket without any of the client's checks.
 bool raw_borrow(const KeeperConfig& c) {
   int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path + 1, c.name.data(), c.name.size());
-  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  socklen_t len;
+  sockaddr_un a = abstract_address(c, &len);
   if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0) return false;
   char tag = 'G';
   if (send(conn, &tag, 1, MSG_NOSIGNAL) != 1) return false;
