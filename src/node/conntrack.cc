@@ -153,8 +153,9 @@ class KernelConntrack : public ConntrackTable {
           }
         }
       }
-      for (const auto& [proto, by_port] : by_proto) {
-        ConntrackSweep filter{proto, 0, ConntrackSweep::Mode::kAfterDelete, {}};
+      for (const auto& entry : by_proto) {
+        const auto& by_port = entry.second;  // (not a structured binding: clang 14 cannot capture those)
+        ConntrackSweep filter{entry.first, 0, ConntrackSweep::Mode::kAfterDelete, {}};
         std::vector<CtEntry> doomed;
         auto r = dump(
             family, filter,
