@@ -11,10 +11,13 @@
 // the keeper closes (its exit, crash included). The keeper exits after `idle_ms` without calls,
 // long past any grace period, so even its own releases then cost nobody anything.
 //
-// It is found by an abstract unix socket name, which is per network namespace. Both ends check
-// the other's credentials (SO_PEERCRED): a netfilter socket carries the capabilities of whoever
-// opened it, so only a process of the keeper's own user may borrow one; the plugin only trusts a
-// keeper of its own user, and only a socket that is a netfilter socket of its own namespace.
+// It is found at <dir>/keeper-<network namespace cookie>.sock, a unix socket in a directory only
+// root may enter (0700, root's, checked before every use): a netfilter socket carries the
+// capabilities of whoever opened it, so only a process that can reach the node's /run as root may
+// borrow one. Not an abstract name: any process of the namespace could connect to one, and a
+// container that shares the node's network (hostNetwork) as root without CAP_NET_ADMIN would get
+// root's netfilter socket. Both ends also check the other's credentials (SO_PEERCRED: the same
+// user), and the plugin takes only a bound netfilter socket of its own namespace.
 // Without a keeper (none can be started, or deferral is off), calls open and close their own
 // sockets as before (src/nft/deferred_close.cc).
 #pragma once
@@ -25,9 +28,9 @@
 namespace nftpm {
 
 struct KeeperConfig {
-  std::string name = "nft-port-mapper/keeper";  // the abstract unix name (no leading NUL)
-  int idle_ms = 5000;                           // exit after this long with no call connected
-  size_t max_idle_sockets = 256;                // more returned than this are closed at once
+  std::string dir = "/run/nft-port-mapper";  // root's, 0700 (made so when missing)
+  int idle_ms = 5000;                        // exit after this long with no call connected
+  size_t max_idle_sockets = 256;             // more returned than this are closed at once
 };
 
 // Turns the keeper on for this process (main, for a plugin call with deferral on): from here on
@@ -48,12 +51,16 @@ void disable_socket_keeper();
 // forgets `fd`, which the caller is about to close.
 bool keeper_forget(int fd);
 
-// The keeper's loop over a bound, listening unix socket; returns when it has been idle for
-// config.idle_ms with no call connected (closing the listening socket first). For the spawn and
-// for tests.
-void run_keeper(int listen_fd, const KeeperConfig& config);
-// Binds `config.name` and forks a detached keeper (double fork, new session, every other fd
-// closed). Returns false when the name is taken (another keeper won the race) or on error.
+// The keeper's loop over a bound, listening unix socket at `path`; returns when it has been idle
+// for config.idle_ms with no call connected, after removing `path` if it is still its own. For
+// the spawn and for tests.
+void run_keeper(int listen_fd, const std::string& path, const KeeperConfig& config);
+// This namespace's keeper's path in config.dir; empty when the directory cannot be trusted.
+std::string keeper_path(const KeeperConfig& config);
+// Binds a new socket, puts it at this namespace's path in config.dir (replacing any there: a keeper
+// killed leaves its file), and forks a detached keeper (double fork, new session, every other fd
+// closed). Two calls starting one at once: the later file wins, the other keeper idles out.
+// Returns false when config.dir is not a directory only its owner, this user, may enter.
 bool spawn_keeper(const KeeperConfig& config);
 
 }  // namespace nftpm

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,13 +33,13 @@ KeeperConfig g_config;
 int g_conn = -2;       // -2: not tried yet; -1: no keeper; else our connection to it
 std::set<int> g_held;  // fds of this process the keeper also holds
 
-sockaddr_un keeper_address(const std::string& name, socklen_t* len) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  size_t n = std::min(name.size(), sizeof a.sun_path - 1);
-  std::memcpy(a.sun_path + 1, name.data(), n);  // sun_path[0] == 0: the abstract namespace
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
-  return a;
+bool unix_address(const std::string& path, sockaddr_un* a, socklen_t* len) {
+  *a = sockaddr_un{};
+  a->sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a->sun_path) return false;
+  std::memcpy(a->sun_path, path.c_str(), path.size() + 1);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return true;
 }
 
 bool peer_is_us(int conn) {
@@ -117,10 +118,11 @@ bool is_our_netfilter_socket(int fd) {
 }
 
 int connect_keeper(const KeeperConfig& config) {
+  sockaddr_un a;
+  socklen_t len;
+  if (!unix_address(keeper_path(config), &a, &len)) return -1;
   int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (conn < 0) return -1;
-  socklen_t len;
-  sockaddr_un a = keeper_address(config.name, &len);
   if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0 || !peer_is_us(conn)) {
     close(conn);  // none, or somebody else's socket under our name: not trusted
     return -1;
@@ -134,7 +136,6 @@ int keeper_connection() {
     if (!g_enabled) return -1;
     g_conn = connect_keeper(g_config);
     if (g_conn < 0 && spawn_keeper(g_config)) g_conn = connect_keeper(g_config);
-    if (g_conn < 0) g_conn = connect_keeper(g_config);  // another call's keeper won the race
   }
   return g_conn;
 }
@@ -148,7 +149,11 @@ void drain(int fd) {
 
 class Keeper {
  public:
-  Keeper(int listen_fd, const KeeperConfig& config) : listen_(listen_fd), config_(config) {}
+  Keeper(int listen_fd, std::string path, const KeeperConfig& config)
+      : listen_(listen_fd), path_(std::move(path)), config_(config) {
+    struct stat st {};
+    if (stat(path_.c_str(), &st) == 0) file_ = {st.st_dev, st.st_ino};
+  }
 
   void run() {
     int quiet_ms = 0;
@@ -169,7 +174,10 @@ class Keeper {
         if (fds[i].revents != 0) serve(fds[i].fd);
       }
     }
-    // No new call can reach this keeper once the name is gone; the next call starts another.
+    // No new call reaches this keeper once its file is gone; the next call starts another. The
+    // file is removed only while it is still ours (another keeper may have replaced it).
+    struct stat st {};
+    if (stat(path_.c_str(), &st) == 0 && st.st_dev == file_.first && st.st_ino == file_.second) unlink(path_.c_str());
     // The idle sockets are released long after any commit: nothing is pending, nobody waits.
     close(listen_);
     for (int fd : idle_) close(fd);
@@ -226,7 +234,9 @@ class Keeper {
   }
 
   int listen_;
+  std::string path_;
   KeeperConfig config_;
+  std::pair<dev_t, ino_t> file_{0, 0};
   std::vector<int> idle_;
   std::map<int, std::vector<int>> lent_;  // a call's connection -> the sockets it has
 };
@@ -271,16 +281,45 @@ bool keeper_forget(int fd) {
   return g_held.erase(fd) != 0;
 }
 
-void run_keeper(int listen_fd, const KeeperConfig& config) {
-  Keeper(listen_fd, config).run();
+void run_keeper(int listen_fd, const std::string& path, const KeeperConfig& config) {
+  Keeper(listen_fd, path, config).run();
+}
+
+std::string keeper_path(const KeeperConfig& config) {
+  if (config.dir.empty() || config.dir[0] != '/') return "";
+  if (mkdir(config.dir.c_str(), 0700) != 0 && errno != EEXIST) return "";
+  struct stat st {};
+  if (lstat(config.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0) {
+    return "";  // not a directory only we may enter: no keeper
+  }
+  // The namespace's cookie (never reused); before 5.14 its inode number.
+  int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  uint64_t cookie = probe >= 0 ? netns_cookie(probe) : 0;
+  if (probe >= 0) close(probe);
+  std::string id;
+  if (cookie != 0) {
+    id = std::to_string(cookie);
+  } else if (stat("/proc/self/ns/net", &st) == 0) {
+    id = "ino" + std::to_string(st.st_ino);
+  } else {
+    return "";
+  }
+  return config.dir + "/keeper-" + id + ".sock";
 }
 
 bool spawn_keeper(const KeeperConfig& config) {
+  std::string path = keeper_path(config);
+  std::string fresh = path + "." + std::to_string(getpid());
+  sockaddr_un a;
+  socklen_t len;
+  if (path.empty() || !unix_address(fresh, &a, &len)) return false;
   int listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (listen_fd < 0) return false;
-  socklen_t len;
-  sockaddr_un a = keeper_address(config.name, &len);
-  if (bind(listen_fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(listen_fd, SOMAXCONN) != 0) {
+  unlink(fresh.c_str());  // a leftover of a killed call with our pid
+  if (bind(listen_fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(listen_fd, SOMAXCONN) != 0 ||
+      rename(fresh.c_str(), path.c_str()) != 0) {
+    unlink(fresh.c_str());
     close(listen_fd);
     return false;
   }
@@ -294,7 +333,7 @@ bool spawn_keeper(const KeeperConfig& config) {
     signal(SIGHUP, SIG_IGN);
     if (chdir("/") != 0) _exit(1);
     close_all_fds_but({listen_fd});
-    run_keeper(listen_fd, config);
+    run_keeper(listen_fd, path, config);
     _exit(0);
   }
   close(listen_fd);  // the keeper has its own

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Removes what the plugin kept in its default state directory for the network namespace this runs
-in (/run/cni/nft-port-mapper/<boot id>/netns-<cookie>): the integration harnesses call it in each
-namespace they made, before deleting it, so tests whose configs use the default stateDir leave
-nothing behind on the machine. Run as: ip netns exec NS python3 drop_default_records.py"""
+"""Removes what the plugin kept on the machine for the network namespace this runs in: its records
+in the default state directory (/run/cni/nft-port-mapper/<boot id>/netns-<cookie>) and its socket
+keeper's file (/run/nft-port-mapper/keeper-<cookie>.sock, left when the keeper is killed rather
+than idling out). The integration harness calls it in each namespace it made, after killing the
+namespace's processes and before deleting it, so tests leave nothing behind on the machine.
+Run as: ip netns exec NS python3 drop_default_records.py"""
 import os
 import shutil
 import socket
@@ -14,3 +16,7 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
 with open("/proc/sys/kernel/random/boot_id") as f:
     boot = f.read().strip()
 shutil.rmtree(f"/run/cni/nft-port-mapper/{boot}/netns-{cookie}", ignore_errors=True)
+try:
+    os.unlink(f"/run/nft-port-mapper/keeper-{cookie}.sock")
+except FileNotFoundError:
+    pass

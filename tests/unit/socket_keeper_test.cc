@@ -6,39 +6,42 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 
 #include "nftpm/socket_keeper.h"
+#include "test_values.h"
 
 // The keeper's protocol and checks, with a keeper on a thread of this process under a name of
 // its own (opening netfilter sockets changes nothing: no message is sent on them).
 namespace nftpm {
 namespace {
 
-KeeperConfig test_config() {
+KeeperConfig test_config(const std::string& dir) {
   KeeperConfig c;
-  c.name = "nft-port-mapper/keeper-test-" + std::to_string(getpid());
+  c.dir = dir;
   c.idle_ms = 300;
   return c;
 }
 
-// The keeper's abstract address (sun_path[0] == 0).
-sockaddr_un abstract_address(const KeeperConfig& c, socklen_t* len) {
+sockaddr_un unix_address(const std::string& path, socklen_t* len) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path + 1, c.name.data(), c.name.size());
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + c.name.size());
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   return a;
 }
 
-int listen_on(const KeeperConfig& c) {
+int listen_on(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   socklen_t len;
-  sockaddr_un a = abstract_address(c, &len);
+  sockaddr_un a = unix_address(path, &len);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd, 16) != 0) {
     close(fd);
     return -1;
@@ -65,10 +68,10 @@ uint32_t portid_of(int fd) {
 }
 
 // Connects to the keeper and asks for a socket without any of the client's checks.
-bool raw_borrow(const KeeperConfig& c) {
+bool raw_borrow(const std::string& path) {
   int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   socklen_t len;
-  sockaddr_un a = abstract_address(c, &len);
+  sockaddr_un a = unix_address(path, &len);
   if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0) return false;
   char tag = 'G';
   if (send(conn, &tag, 1, MSG_NOSIGNAL) != 1) return false;
@@ -85,15 +88,22 @@ bool raw_borrow(const KeeperConfig& c) {
 class SocketKeeperTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_ = test_config();
-    int lfd = listen_on(config_);
+    dir_ = make_temp_dir("keeper");
+    config_ = test_config(dir_ + "/keeper");
+    path_ = keeper_path(config_);
+    ASSERT_FALSE(path_.empty());
+    int lfd = listen_on(path_);
     ASSERT_GE(lfd, 0) << std::strerror(errno);
-    keeper_ = std::thread([lfd, c = config_] { run_keeper(lfd, c); });
+    keeper_ = std::thread([lfd, p = path_, c = config_] { run_keeper(lfd, p, c); });
   }
   void TearDown() override {
     disable_socket_keeper();
     if (keeper_.joinable()) keeper_.join();  // returns once idle: the test's check of idle exit
+    struct stat st {};
+    EXPECT_NE(stat(path_.c_str(), &st), 0) << "an idle keeper removes its file";
+    std::filesystem::remove_all(dir_);
   }
+  std::string dir_, path_;
   KeeperConfig config_;
   std::thread keeper_;
 };
@@ -146,17 +156,22 @@ TEST_F(SocketKeeperTest, LendsNothingToAnotherUser) {
   keeper_forget(mine);
   close(mine);
   disable_socket_keeper();  // the socket is idle in the keeper now
+  ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);
+  ASSERT_EQ(chmod(config_.dir.c_str(), 0711), 0);
+  ASSERT_EQ(chmod(path_.c_str(), 0777), 0);
   pid_t child = fork();
   if (child == 0) {
     // A netfilter socket carries its opener's capabilities: nobody else may have one.
-    // Asked the keeper's way, by hand (our client would not even trust a keeper of root's).
+    // Asked the keeper's way, by hand (our client would not even trust a keeper of root's), with
+    // the directory and the socket file opened up: the keeper's own check is what is tested.
     if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-    _exit(raw_borrow(config_) ? 1 : 0);
+    _exit(raw_borrow(path_) ? 1 : 0);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "another user borrowed root's netfilter socket";
+  ASSERT_EQ(chmod(config_.dir.c_str(), 0700), 0);
   // Control: root, the keeper's own user, does get it.
   enable_socket_keeper(config_);
   int borrowed = -1;
@@ -167,6 +182,23 @@ TEST_F(SocketKeeperTest, LendsNothingToAnotherUser) {
   EXPECT_GE(borrowed, 0);
   keeper_forget(borrowed);
   close(borrowed);
+}
+
+TEST(SocketKeeper, NoKeeperUnderADirectoryOthersMayEnter) {
+  std::string dir = make_temp_dir("keeper");
+  KeeperConfig c = test_config(dir + "/keeper");
+  ASSERT_FALSE(keeper_path(c).empty()) << "control: made 0700, it is trusted";
+  ASSERT_EQ(chmod(c.dir.c_str(), 0755), 0);
+  EXPECT_EQ(keeper_path(c), "");
+  EXPECT_FALSE(spawn_keeper(c));
+  enable_socket_keeper(c);
+  EXPECT_EQ(keeper_borrow_socket(), -1);
+  disable_socket_keeper();
+  ASSERT_EQ(symlink(c.dir.c_str(), (dir + "/link").c_str()), 0);
+  ASSERT_EQ(chmod(c.dir.c_str(), 0700), 0);
+  EXPECT_EQ(keeper_path(test_config(dir + "/link")), "") << "a symbolic link is not the directory";
+  EXPECT_EQ(keeper_path(test_config("relative/dir")), "");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SocketKeeper, OffMeansNoKeeper) {
