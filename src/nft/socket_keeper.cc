@@ -2,7 +2,6 @@
 
 #include <linux/netlink.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -149,8 +149,8 @@ void drain(int fd) {
 
 class Keeper {
  public:
-  Keeper(int listen_fd, std::string path, const KeeperConfig& config)
-      : listen_(listen_fd), path_(std::move(path)), config_(config) {
+  Keeper(int listen_fd, std::string path, KeeperConfig config)
+      : listen_(listen_fd), path_(std::move(path)), config_(std::move(config)) {
     struct stat st {};
     if (stat(path_.c_str(), &st) == 0) file_ = {st.st_dev, st.st_ino};
   }
@@ -329,8 +329,8 @@ bool spawn_keeper(const KeeperConfig& config) {
     // process exits; nothing of the caller's (stdout, the log, the records' lock) stays open.
     setsid();
     if (fork() != 0) _exit(0);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGHUP, SIG_IGN);
     if (chdir("/") != 0) _exit(1);
     close_all_fds_but({listen_fd});
     run_keeper(listen_fd, path, config);
