@@ -57,6 +57,10 @@ MAX_FILL = 100000
 # The plugin's attachment records: private to the run, on tmpfs (/dev/shm) as /run is on a node.
 STATE_DIR = f"/dev/shm/pmbench-{PID}-state"
 DP_STATE_DIR = f"/dev/shm/pmbench-{PID}-dp"
+# What the plugin keeps on the machine per namespace (default-stateDir records, the socket keeper's
+# file): removed for each namespace of the run before it is deleted.
+DROP_NAMESPACE_STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools",
+                                    "drop_default_records.py")
 PEER = "/usr/lib/cni/portmap"
 ENV = {"CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni",
        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -98,12 +102,8 @@ class Topology:
 
     @staticmethod
     def link(a, a_if, a_ip, b, b_if, b_ip, tag):
-        x, y = f"pmb{PID}{tag}a", f"pmb{PID}{tag}b"
-        sh("ip", "link", "add", x, "type", "veth", "peer", "name", y)
-        sh("ip", "link", "set", x, "netns", a)
-        sh("ip", "link", "set", y, "netns", b)
-        sh("ip", "-n", a, "link", "set", x, "name", a_if)
-        sh("ip", "-n", b, "link", "set", y, "name", b_if)
+        # Made inside the namespaces: nothing is created in the machine's own, even for a moment.
+        sh("ip", "-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b)
         sh("ip", "-n", a, "addr", "add", a_ip, "dev", a_if)
         sh("ip", "-n", b, "addr", "add", b_ip, "dev", b_if)
         sh("ip", "-n", a, "link", "set", a_if, "up")
@@ -122,7 +122,8 @@ class Topology:
                     os.kill(int(pid), 9)
                 except OSError:
                     pass
-        for ns in self.made:
+        for ns in self.made:  # the records and socket keeper file of each namespace, then it
+            sh("ip", "netns", "exec", ns, sys.executable, DROP_NAMESPACE_STATE, check=False)
             sh("ip", "netns", "del", ns, check=False)
 
 

@@ -29,6 +29,7 @@ constexpr char kGive = 'G', kHold = 'P', kHere = 'Y', kNone = 'N', kHeld = 'K';
 constexpr char kRefused = 'R';
 
 bool g_enabled = false;
+volatile sig_atomic_t g_keeper_stop = 0;  // SIGTERM/SIGINT in a spawned keeper: remove the file, exit
 KeeperConfig g_config;
 int g_conn = -2;       // -2: not tried yet; -1: no keeper; else our connection to it
 std::set<int> g_held;  // fds of this process the keeper also holds
@@ -162,7 +163,7 @@ class Keeper {
       std::vector<pollfd> fds{{listen_, POLLIN, 0}};
       for (const auto& [conn, held] : lent_) fds.push_back({conn, POLLIN, 0});
       int n = poll(fds.data(), fds.size(), kTickMs);
-      if (n < 0 && errno != EINTR) break;
+      if (g_keeper_stop != 0 || (n < 0 && errno != EINTR)) break;
       if (n <= 0) {
         quiet_ms += kTickMs;
         if (lent_.empty() && quiet_ms >= config_.idle_ms) break;
@@ -331,6 +332,10 @@ bool spawn_keeper(const KeeperConfig& config) {
     if (fork() != 0) _exit(0);
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGHUP, SIG_IGN);
+    struct sigaction stop {};
+    stop.sa_handler = [](int) { g_keeper_stop = 1; };  // no SA_RESTART: poll() returns at once
+    sigaction(SIGTERM, &stop, nullptr);
+    sigaction(SIGINT, &stop, nullptr);
     if (chdir("/") != 0) _exit(1);
     close_all_fds_but({listen_fd});
     run_keeper(listen_fd, path, config);
