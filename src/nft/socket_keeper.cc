@@ -104,6 +104,19 @@ uint64_t netns_cookie(int fd) {
   return cookie;
 }
 
+// This process's network namespace's cookie, asked once (a process never changes namespace here);
+// 0 before 5.14.
+uint64_t our_netns_cookie() {
+  static const uint64_t cookie = [] {
+    int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return uint64_t{0};
+    uint64_t c = netns_cookie(probe);
+    close(probe);
+    return c;
+  }();
+  return cookie;
+}
+
 // A bound netfilter netlink socket of the caller's own network namespace.
 bool is_our_netfilter_socket(int fd) {
   int domain = 0, protocol = 0;
@@ -111,10 +124,7 @@ bool is_our_netfilter_socket(int fd) {
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_NETLINK) return false;
   len = sizeof protocol;
   if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != NETLINK_NETFILTER) return false;
-  int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (probe < 0) return false;
-  uint64_t ours = netns_cookie(probe);
-  close(probe);
+  uint64_t ours = our_netns_cookie();
   return ours != 0 && netns_cookie(fd) == ours;
 }
 
@@ -295,9 +305,7 @@ std::string keeper_path(const KeeperConfig& config) {
     return "";  // not a directory only we may enter: no keeper
   }
   // The namespace's cookie (never reused); before 5.14 its inode number.
-  int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  uint64_t cookie = probe >= 0 ? netns_cookie(probe) : 0;
-  if (probe >= 0) close(probe);
+  uint64_t cookie = our_netns_cookie();
   std::string id;
   if (cookie != 0) {
     id = std::to_string(cookie);
