@@ -11,12 +11,6 @@
 namespace nftpm {
 namespace {
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
-
 class MappingTableTest : public ::testing::Test {
  protected:
   FakeNftables nft;

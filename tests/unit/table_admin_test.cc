@@ -14,12 +14,6 @@
 namespace nftpm {
 namespace {
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
-
 class TableAdminTest : public ::testing::Test {
  protected:
   // net1 (chain NET1) and net2 (chain NET2), each with its own mappings.

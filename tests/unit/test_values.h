@@ -85,6 +85,13 @@ inline ::testing::AssertionResult has(const std::string& text, const std::string
   return ::testing::AssertionFailure() << "\"" << needle << "\" is not in:\n" << text;
 }
 
+// How many times `needle` occurs in `text` (overlapping occurrences too).
+inline size_t count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
 // A fresh directory under /tmp ("/tmp/<prefix>-XXXXXX"); empty on failure.
 inline std::string make_temp_dir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
