@@ -49,9 +49,12 @@ class MappingTable {
 
   // Removes the owner's elements and returns them. With `mappings`, only their keys are looked at
   // (cost independent of other containers); without, the table's maps are scanned. Elements of
-  // other owners are never removed. Nothing to remove (no table even) is success.
+  // other owners are never removed. Nothing to remove (no table even) is success. With
+  // `installed_families` (the addresses the owner's record says its mappings point at), the maps
+  // of a family it has no address of are not looked at: nothing of the owner's can be there.
   Result<std::vector<NftElement>> remove(const OwnerTag& owner,
-                                         const std::optional<std::vector<PortMapping>>& mappings);
+                                         const std::optional<std::vector<PortMapping>>& mappings,
+                                         const ContainerAddrs* installed_families = nullptr);
 
   // Every mapping present, owned by `owner`, pointing at `addrs`.
   Status check(const OwnerTag& owner, const std::vector<PortMapping>& mappings, const ContainerAddrs& addrs);

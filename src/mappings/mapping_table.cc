@@ -170,7 +170,8 @@ Status MappingTable::resolve_conflict(const OwnerTag& owner, const Wanted& w) {
 }
 
 Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
-                                                     const std::optional<std::vector<PortMapping>>& mappings) {
+                                                     const std::optional<std::vector<PortMapping>>& mappings,
+                                                     const ContainerAddrs* installed_families) {
   std::string tag = owner.encode();
   // The owner is compared whole: P never matches P.C, network a never matches network ab.
   if (!mappings) {
@@ -194,6 +195,8 @@ Result<std::vector<NftElement>> MappingTable::remove(const OwnerTag& owner,
       // Every family the key can serve, whatever the mapping's: what is there under it is looked at.
       auto k = mapping_key(m, layout_);
       if (!k) continue;
+      if (installed_families && !installed_families->v4) k->v4_map.clear();
+      if (installed_families && !installed_families->v6) k->v6_map.clear();
       for (const std::string& set : {std::string(k->claim_set), k->v4_map, k->v6_map}) {
         // 0.0.0.0:P and [::]:P share keys
         if (!set.empty() && looked_up.insert({set, k->key}).second) refs.push_back({set, k->key, {}, {}});

@@ -206,11 +206,13 @@ class Plugin {
                                                   const std::vector<PortMapping>& also = {}) {
     std::vector<PortMapping> keys = rec.mappings;
     keys.insert(keys.end(), also.begin(), also.end());
-    if (rec.chain == cfg_.chain) return table.remove(rec.owner, keys);
+    // What the owner holds is what its record says (a repeated ADD removes the previous record's
+    // elements before writing its own), so only the record's address families are looked at.
+    if (rec.chain == cfg_.chain) return table.remove(rec.owner, keys, &rec.addrs);
     MappingTable other(*nft_, NetworkLayout{rec.chain}, rec.exclude_devices, rec.options);
-    auto removed = other.remove(rec.owner, rec.mappings);
+    auto removed = other.remove(rec.owner, rec.mappings, &rec.addrs);
     if (!removed || also.empty()) return removed;
-    auto more = table.remove(rec.owner, also);
+    auto more = table.remove(rec.owner, also, &rec.addrs);
     if (!more) return more.take_error();
     removed->insert(removed->end(), more->begin(), more->end());
     return removed;
@@ -311,7 +313,8 @@ class Plugin {
         return undo_delegate(s.take_error());
       }
       lock.reset();
-      log_.step(LogLevel::kInfo, "added " + mapping_list(cfg_.mappings, *addrs), t0);
+      // Thousands of mappings make a long text: built only when it is written.
+      if (log_.enabled(LogLevel::kInfo)) log_.step(LogLevel::kInfo, "added " + mapping_list(cfg_.mappings, *addrs), t0);
       after_add(*addrs);
     }
     auto text = result_text(result, result_version, cfg_.result_version());
@@ -416,7 +419,7 @@ class Plugin {
         if (auto s = rs->erase(*tag); !s) log_.log(LogLevel::kWarn, "attachment records: " + s.error().msg);
       }
       lock.reset();
-      log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
+      if (log_.enabled(LogLevel::kInfo)) log_.step(LogLevel::kInfo, "removed " + element_list(*removed), t0);
       effects_.sweep_conntrack(sweeps_after_delete(*removed));
     } else {
       // ADD refuses an owner it cannot record, so nothing in the table is this one's; the
@@ -517,7 +520,7 @@ class Plugin {
     if (!removed) return removed.take_error();
     for (const auto& o : gone) NFTPM_TRY((*store)->erase(o));
     if (!gone.empty()) log_.log(LogLevel::kInfo, "removed " + std::to_string(gone.size()) + " records");
-    log_.step(LogLevel::kInfo, "collected " + element_list(*removed), t0);
+    if (log_.enabled(LogLevel::kInfo)) log_.step(LogLevel::kInfo, "collected " + element_list(*removed), t0);
     effects_.sweep_conntrack(sweeps_after_delete(*removed));
     return std::string();
   }
