@@ -21,6 +21,7 @@ Result<std::optional<TableContents>> FakeNftables::list_table(const std::string&
 
 Result<std::optional<NftElement>> FakeNftables::get_element(const std::string& table, const std::string& set,
                                                             const Bytes& key) {
+  ++element_lookups;
   auto t = tables.find(table);
   if (t == tables.end()) return std::optional<NftElement>();
   auto s = t->second.elements.find(set);

@@ -26,6 +26,7 @@ class FakeNftables : public Nftables {
   std::string dump() const;
   std::vector<NftTransaction> committed;  // every batch that was applied
   int commits_attempted = 0;
+  int element_lookups = 0;  // (set, key) pairs looked up one by one
   // Fault injection: called before a commit is judged (e.g. to change the ruleset underneath).
   std::function<void(FakeNftables&)> before_commit;
   // Fails the next commit with this errno (0: off).

@@ -114,6 +114,26 @@ TEST_F(MappingTableTest, RemoveByScanTakesOnlyTheExactOwner) {
   EXPECT_EQ(count(d, "net=net1 id=P if"), 0u);
 }
 
+TEST_F(MappingTableTest, RemoveByRecordLooksAtTheRecordsFamiliesOnly) {
+  std::vector<PortMapping> ms{{8080, 80, Protocol::kTcp, {}}, {8081, 81, Protocol::kUdp, {}}};
+  ASSERT_TRUE(table.add(owner("c1"), ms, a));  // IPv4 only
+  nft.element_lookups = 0;
+  auto removed = table.remove(owner("c1"), ms, &a);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->size(), 5u);  // two claims, two v4 map entries, hairpin4
+  EXPECT_EQ(count(nft.dump(), "id=c1 if"), 0u) << nft.dump();
+  // Per mapping its claim and the v4 map; then the address sets of the one address (2):
+  // never the v6 map, where an IPv4-only record put nothing.
+  EXPECT_EQ(nft.element_lookups, 2 * 2 + 2);
+
+  // Without a record every map the key can serve is looked at.
+  ASSERT_TRUE(table.add(owner("c1"), ms, a));
+  nft.element_lookups = 0;
+  ASSERT_TRUE(table.remove(owner("c1"), ms));
+  EXPECT_EQ(nft.element_lookups, 2 * 3 + 2);
+  EXPECT_EQ(count(nft.dump(), "id=c1 if"), 0u) << nft.dump();
+}
+
 TEST_F(MappingTableTest, RemoveWithNothingThereSucceeds) {
   auto r = table.remove(owner("ghost"), std::vector<PortMapping>{{8080, 80, Protocol::kTcp, {}}});
   ASSERT_TRUE(r);
