@@ -52,8 +52,7 @@ class MappingTable {
   // other owners are never removed. Nothing to remove (no table even) is success. With
   // `installed_families` (the addresses the owner's record says its mappings point at), the maps
   // of a family it has no address of are not looked at: nothing of the owner's can be there.
-  Result<std::vector<NftElement>> remove(const OwnerTag& owner,
-                                         const std::optional<std::vector<PortMapping>>& mappings,
+  Result<std::vector<NftElement>> remove(const OwnerTag& owner, const std::optional<std::vector<PortMapping>>& mappings,
                                          const ContainerAddrs* installed_families = nullptr);
 
   // Every mapping present, owned by `owner`, pointing at `addrs`.
