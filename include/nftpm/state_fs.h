@@ -40,13 +40,13 @@ class StateFileSystem {
   virtual Result<FileInfo> stat(const std::string& path) = 0;
   // The contents of a regular file; a link, a file not ours or open to others is refused.
   virtual Result<std::string> read(const std::string& path) = 0;
-  // Replaces `path` atomically: a temporary file beside it (0600) written and fsynced, renamed
-  // over `path` (a link there is replaced, never followed), then the directory fsynced.
+  // Replaces `path` atomically: a temporary file beside it (0600) written, then renamed over
+  // `path` (a link there is replaced, never followed). Nothing is fsynced: a record lives only as
+  // long as the boot that wrote it (see real_state_fs.cc).
   virtual Status write_atomic(const std::string& path, const std::string& text) = 0;
-  // rename(2) within one directory, then the directory fsynced.
+  // rename(2) within one directory.
   virtual Status rename(const std::string& from, const std::string& to) = 0;
-  // unlink(2) (a link itself, never its target); a missing path is success. The directory is
-  // fsynced.
+  // unlink(2) (a link itself, never its target); a missing path is success.
   virtual Status remove(const std::string& path) = 0;
   // Removes a directory and everything in it without following links; missing is success.
   virtual Status remove_tree(const std::string& dir) = 0;

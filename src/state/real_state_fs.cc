@@ -43,18 +43,18 @@ class Fd {
   int fd_;
 };
 
-Status fsync_dir(const std::string& dir) {
-  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return io_error("cannot open directory", dir, errno);
-  if (fsync(fd.get()) != 0) return io_error("cannot sync directory", dir, errno);
-  return ok_status();
-}
+// No write here is fsynced: a record is valid only in the boot that wrote it (its boot id is in
+// its path and checked on every read), and within one boot the page cache is what every process
+// reads, whatever crashes; only a crash of the kernel itself loses unsynced data, and that is a
+// new boot, in which the record means nothing. The atomic rename is what makes a SIGKILL safe.
+// (The fsyncs cost an ADD 0.75 ms on a disk stateDir, and eight syscalls on tmpfs.)
 
 // Ours alone: owned by the effective user, nothing for group or others.
 Status check_private(const struct stat& st, const std::string& path) {
-  if (st.st_uid != geteuid()) {
+  static const uid_t euid = geteuid();  // asked once a process, not at every path checked
+  if (st.st_uid != euid) {
     return Error(ErrorCode::kIoFailure, path + " is owned by uid " + std::to_string(st.st_uid) + ", not by uid " +
-                                            std::to_string(geteuid()) + ": records are root's alone");
+                                            std::to_string(euid) + ": records are root's alone");
   }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
@@ -64,6 +64,12 @@ Status check_private(const struct stat& st, const std::string& path) {
                                             "0700 directory)");
   }
   return ok_status();
+}
+
+Status check_private_dir(const struct stat& st, const std::string& dir) {
+  if (S_ISLNK(st.st_mode)) return Error(ErrorCode::kIoFailure, dir + " is a symbolic link, not a directory");
+  if (!S_ISDIR(st.st_mode)) return Error(ErrorCode::kIoFailure, dir + " is not a directory");
+  return check_private(st, dir);
 }
 
 class RealFileLock : public FileLock {
@@ -78,6 +84,9 @@ class RealFileLock : public FileLock {
 class RealStateFileSystem : public StateFileSystem {
  public:
   Status make_private_dir(const std::string& dir) override {
+    struct stat st {};
+    // Almost always there already: one lstat, no mkdir.
+    if (lstat(dir.c_str(), &st) == 0) return check_private_dir(st, dir);
     if (mkdir(dir.c_str(), 0700) != 0) {
       int err = errno;
       if (err == ENOENT) {
@@ -90,11 +99,8 @@ class RealStateFileSystem : public StateFileSystem {
         return io_error("cannot create", dir, err);
       }
     }
-    struct stat st {};
     if (lstat(dir.c_str(), &st) != 0) return io_error("cannot read", dir, errno);
-    if (S_ISLNK(st.st_mode)) return Error(ErrorCode::kIoFailure, dir + " is a symbolic link, not a directory");
-    if (!S_ISDIR(st.st_mode)) return Error(ErrorCode::kIoFailure, dir + " is not a directory");
-    return check_private(st, dir);
+    return check_private_dir(st, dir);
   }
 
   Result<FileInfo> stat(const std::string& path) override {
@@ -163,23 +169,18 @@ class RealStateFileSystem : public StateFileSystem {
         }
         off += static_cast<size_t>(n);
       }
-      if (fsync(fd.get()) != 0) {
-        int err = errno;
-        unlink(tmp.c_str());
-        return io_error("cannot sync", tmp, err);
-      }
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
       int err = errno;
       unlink(tmp.c_str());
       return io_error("cannot rename a record to", path, err);
     }
-    return fsync_dir(dir);
+    return ok_status();
   }
 
   Status rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) return io_error("cannot rename", from, errno);
-    return fsync_dir(parent_of(to));
+    return ok_status();
   }
 
   Status remove(const std::string& path) override {
@@ -187,12 +188,11 @@ class RealStateFileSystem : public StateFileSystem {
       if (errno == ENOENT || errno == ENOTDIR) return ok_status();
       if (errno == EISDIR || errno == EPERM) {
         // A directory planted where a record should be.
-        NFTPM_TRY(remove_tree(path));
-        return fsync_dir(parent_of(path));
+        return remove_tree(path);
       }
       return io_error("cannot remove", path, errno);
     }
-    return fsync_dir(parent_of(path));
+    return ok_status();
   }
 
   Status remove_tree(const std::string& dir) override {
