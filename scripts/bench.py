@@ -94,6 +94,12 @@ class Topology:
                 sh("ip", "-n", NODE, "addr", "add", a + "/32", "dev", "uplink")
             sh("ip", "-n", REMOTE, "route", "add", "default", "via", NODE_IP)
             sh("ip", "-n", CTR, "route", "add", "default", "via", "10.212.0.1")
+            # The control plane's containers (fillers 10.180/14, probes, big, seed, RSS and
+            # concurrency 10.196/14) are routed as a bridge routes them on a node, so each ADD
+            # does what it does there for the localhost path: finds the route to the container
+            # and sets route_localnet on that interface (of the node namespace).
+            for net in ("10.180.0.0/14", "10.196.0.0/14"):
+                sh("ip", "-n", NODE, "route", "add", net, "dev", "toctr")
             in_ns(NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         except BaseException:
             self.__exit__()
