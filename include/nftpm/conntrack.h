@@ -58,7 +58,8 @@ class ConntrackTable {
   virtual ~ConntrackTable() = default;
   // Returns how many entries were deleted.
   virtual Result<int> sweep(const ConntrackSweep& s) = 0;
-  // All of `sweeps` with one walk of the table per family and protocol (not one per sweep).
+  // All of `sweeps` with one walk of the table per protocol, both families at once (not one per
+  // sweep), and none when the namespace tracks no flow.
   virtual Result<int> sweep_all(const std::vector<ConntrackSweep>& sweeps) {
     int n = 0;
     for (const auto& s : sweeps) {
