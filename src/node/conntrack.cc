@@ -167,7 +167,7 @@ class KernelConntrack : public ConntrackTable {
       ConntrackSweep filter{entry.first, by_port.begin()->first, ConntrackSweep::Mode::kAfterDelete, {}};
       std::vector<CtEntry> doomed;
       auto r = dump(
-          AF_UNSPEC, filter,
+          filter,
           [&](CtEntry ct) {
             auto range = by_port.equal_range(ct.flow.orig_dst_port);
             for (auto it = range.first; it != range.second; ++it) {
@@ -190,10 +190,11 @@ class KernelConntrack : public ConntrackTable {
 
  private:
   using OnEntry = std::function<void(CtEntry)>;
-  Status dump(int family, const ConntrackSweep& s, const OnEntry& on_entry, bool by_port = true) {
+  // Both families at once (AF_UNSPEC): each entry's own family is in its message's header.
+  Status dump(const ConntrackSweep& s, const OnEntry& on_entry, bool by_port = true) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     uint32_t seq = ++seq_;
-    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, seq);
+    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, AF_UNSPEC, seq);
     if (use_filter_) {
       nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
       nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
@@ -208,7 +209,6 @@ class KernelConntrack : public ConntrackTable {
     }
     if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return ct_error("asking for conntrack entries", errno);
 
-    // Each entry's own family is in its message's header (the dump may be of AF_UNSPEC).
     auto cb = [](const nlmsghdr* n, void* data) -> int {
       const auto* f = static_cast<const OnEntry*>(data);
       int fam = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(n))->nfgen_family;
@@ -225,7 +225,7 @@ class KernelConntrack : public ConntrackTable {
         // A kernel without CTA_FILTER (before 5.8) refuses the attribute: dump everything.
         if (use_filter_ && (errno == EINVAL || errno == EOPNOTSUPP)) {
           use_filter_ = false;
-          return dump(family, s, on_entry, by_port);
+          return dump(s, on_entry, by_port);
         }
         if (errno == ENOENT) return ok_status();
         return ct_error("reading conntrack entries", errno);
@@ -234,15 +234,21 @@ class KernelConntrack : public ConntrackTable {
     }
   }
 
+  // Sends one request and runs `cb` over its one answer; < 0 with errno set on failure (a send
+  // or receive error, or the kernel's error answer).
+  int exchange(const nlmsghdr* nlh, uint32_t seq, mnl_cb_t cb, void* data) {
+    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return -1;
+    std::vector<char> rx(MNL_SOCKET_BUFFER_SIZE);
+    ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
+    if (n < 0) return -1;
+    return mnl_cb_run(rx.data(), n, seq, portid_, cb, data);
+  }
+
   // How many flows this namespace tracks (CTA_STATS_GLOBAL_ENTRIES: the namespace's count).
   Result<uint32_t> tracked_flows() {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     uint32_t seq = ++seq_;
     nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_GET_STATS, NLM_F_REQUEST, AF_UNSPEC, seq);
-    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return ct_error("asking for conntrack's count", errno);
-    std::vector<char> rx(MNL_SOCKET_BUFFER_SIZE);
-    ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
-    if (n < 0) return ct_error("reading conntrack's count", errno);
     std::optional<uint32_t> count;
     auto cb = [](const nlmsghdr* m, void* data) -> int {
       Attrs<CTA_STATS_GLOBAL_MAX> top;
@@ -253,7 +259,7 @@ class KernelConntrack : public ConntrackTable {
       }
       return MNL_CB_OK;
     };
-    if (mnl_cb_run(rx.data(), n, seq, portid_, cb, &count) < 0) return ct_error("reading conntrack's count", errno);
+    if (exchange(nlh, seq, cb, &count) < 0) return ct_error("reading conntrack's count", errno);
     if (!count) return ct_error("reading conntrack's count", ENODATA);
     return *count;
   }
@@ -262,28 +268,24 @@ class KernelConntrack : public ConntrackTable {
   Result<int> destroy_all(const std::vector<CtEntry>& doomed) {
     int deleted = 0;
     for (const auto& ct : doomed) {
-      auto d = destroy(ct.flow.family, ct);
+      auto d = destroy(ct);
       if (!d) return d.take_error();
       deleted += *d;
     }
     return deleted;
   }
 
-  Result<int> destroy(int family, const CtEntry& ct) {
+  Result<int> destroy(const CtEntry& ct) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     uint32_t seq = ++seq_;
-    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, family, seq);
+    nlmsghdr* nlh = put_ct_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, ct.flow.family, seq);
     // The original tuple (and zone) identify the entry: sent back as the dump gave them.
     size_t room = buf.size() - nlh->nlmsg_len;
     if (ct.orig_tuple.size() + 64 > room) return ct_error("building a conntrack delete", EMSGSIZE);
     std::memcpy(mnl_nlmsg_get_payload_tail(nlh), ct.orig_tuple.data(), ct.orig_tuple.size());
     nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(ct.orig_tuple.size()));
     if (ct.zone) mnl_attr_put(nlh, CTA_ZONE, sizeof *ct.zone, &*ct.zone);
-    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return ct_error("deleting a conntrack entry", errno);
-    std::vector<char> rx(MNL_SOCKET_BUFFER_SIZE);
-    ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
-    if (n < 0) return ct_error("deleting a conntrack entry", errno);
-    if (mnl_cb_run(rx.data(), n, seq, portid_, nullptr, nullptr) < 0) {
+    if (exchange(nlh, seq, nullptr, nullptr) < 0) {
       if (errno == ENOENT) return 0;  // it expired meanwhile
       return ct_error("deleting a conntrack entry", errno);
     }
