@@ -19,11 +19,20 @@ int main(int argc, char** argv) {
   // A person running the binary gets the tool: arguments, or a terminal on stdin. A runtime passes
   // no arguments and pipes the config; if it forgot CNI_COMMAND, that is a CNI error (code 4).
   if (std::getenv("CNI_COMMAND") == nullptr && (argc > 1 || isatty(STDIN_FILENO))) return run_cli(argc, argv);
+  const char* command = std::getenv("CNI_COMMAND");
+  bool version = command != nullptr && std::strcmp(command, "VERSION") == 0;
+  if (!version) {
+    enable_deferred_close();
+    enable_socket_keeper();
+    // The keeper (if this namespace has one) sends its idle socket while the config is read and
+    // parsed; a call that turns out not to want it (`"deferClose": false`) hangs up unserved.
+    keeper_preconnect();
+  }
   // Read at most one byte over the limit, so an oversized config is refused, not truncated.
   std::string input;
   char buf[65536];
   bool read_failed = false;
-  if (std::getenv("CNI_COMMAND") == nullptr || std::string(std::getenv("CNI_COMMAND")) != "VERSION") {
+  if (!version) {
     for (;;) {
       ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
@@ -46,8 +55,6 @@ int main(int argc, char** argv) {
   } else {
     // Nothing is expected to throw; should anything still, the caller gets an error document
     // rather than a crash with no words.
-    enable_deferred_close();
-    enable_socket_keeper();
     try {
       ProcessDelegateRunner delegate;
       auto effects = kernel_node_effects();

@@ -11,15 +11,14 @@
 // the keeper closes (its exit, crash included). The keeper exits after `idle_ms` without calls,
 // long past any grace period, so even its own releases then cost nobody anything.
 //
-// It is found at <dir>/keeper-<network namespace cookie>.sock, a unix socket in a directory only
-// root may enter (0700, root's, checked before every use): a netfilter socket carries the
-// capabilities of whoever opened it, so only a process that can reach the node's /run as root may
-// borrow one. Not an abstract name: any process of the namespace could connect to one, and a
-// container that shares the node's network (hostNetwork) as root without CAP_NET_ADMIN would get
-// root's netfilter socket. Both ends also check the other's credentials (SO_PEERCRED: the same
-// user), and the plugin takes only a bound netfilter socket of its own namespace.
-// Without a keeper (none can be started, or deferral is off), calls open and close their own
-// sockets as before (src/nft/deferred_close.cc).
+// It is found at <dir>/keeper2-<network namespace cookie>.sock (2: the protocol's version), a unix socket in a
+// directory only root may enter (0700, root's, checked before every use): a netfilter socket carries the capabilities
+// of whoever opened it, so only a process that can reach the node's /run as root may borrow one. Not an abstract name:
+// any process of the namespace could connect to one, and a container that shares the node's network (hostNetwork) as
+// root without CAP_NET_ADMIN would get root's netfilter socket. Both ends also check the other's credentials
+// (SO_PEERCRED: the same user), and the plugin takes only a bound netfilter socket of its own namespace. Without a
+// keeper (none can be started, or deferral is off), calls open and close their own sockets as before
+// (src/nft/deferred_close.cc).
 #pragma once
 
 #include <cstddef>
@@ -38,6 +37,10 @@ struct KeeperConfig {
 // none runs. Off by default (the CLI, unit tests).
 void enable_socket_keeper(const KeeperConfig& config = {});
 
+// Connects to this namespace's keeper if one runs (never starts one), so that the socket it greets
+// the call with travels while the call reads and parses its config; the first borrow reads it.
+// Nothing happens unless the keeper is enabled, or when already connected.
+void keeper_preconnect();
 // An idle netfilter socket of this namespace from the keeper (the caller owns the fd; closing it
 // releases nothing), or -1 when there is none or no keeper can be reached.
 int keeper_borrow_socket();

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,21 +19,27 @@
 #include <vector>
 
 #include "nftpm/deferred_close.h"
+#include "nftpm/netns.h"
 
 namespace nftpm {
 namespace {
 
 // The protocol, one byte per message, an fd along where said:
+//   keeper -> call  on accepting it, a greeting: 'Y' + fd (an idle socket, lent) | 'N' (none idle)
 //   call -> keeper  'G' (give me an idle socket)      'P' + fd (hold this one of mine)
 //   keeper -> call  'Y' + fd | 'N' (none idle)         'K' (held) | 'R' (refused)
+// The greeting saves a call the round trip of its first 'G', and arrives while the call parses
+// its config (keeper_preconnect). It is version 2 of the protocol, hence the file's name
+// (keeper_path): a call never waits for a greeting from a keeper started by an older binary.
 constexpr char kGive = 'G', kHold = 'P', kHere = 'Y', kNone = 'N', kHeld = 'K';
 constexpr char kRefused = 'R';
 
 bool g_enabled = false;
 volatile sig_atomic_t g_keeper_stop = 0;  // SIGTERM/SIGINT in a spawned keeper: remove the file, exit
 KeeperConfig g_config;
-int g_conn = -2;       // -2: not tried yet; -1: no keeper; else our connection to it
-std::set<int> g_held;  // fds of this process the keeper also holds
+int g_conn = -2;              // -2: not tried yet; -1: no keeper; else our connection to it
+bool g_greeting_due = false;  // connected, the keeper's greeting not read yet
+std::set<int> g_held;         // fds of this process the keeper also holds
 
 bool unix_address(const std::string& path, sockaddr_un* a, socklen_t* len) {
   *a = sockaddr_un{};
@@ -104,19 +111,6 @@ uint64_t netns_cookie(int fd) {
   return cookie;
 }
 
-// This process's network namespace's cookie, asked once (a process never changes namespace here);
-// 0 before 5.14.
-uint64_t our_netns_cookie() {
-  static const uint64_t cookie = [] {
-    int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (probe < 0) return uint64_t{0};
-    uint64_t c = netns_cookie(probe);
-    close(probe);
-    return c;
-  }();
-  return cookie;
-}
-
 // A bound netfilter netlink socket of the caller's own network namespace.
 bool is_our_netfilter_socket(int fd) {
   int domain = 0, protocol = 0;
@@ -124,7 +118,7 @@ bool is_our_netfilter_socket(int fd) {
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_NETLINK) return false;
   len = sizeof protocol;
   if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != NETLINK_NETFILTER) return false;
-  uint64_t ours = our_netns_cookie();
+  uint64_t ours = this_netns_cookie();
   return ours != 0 && netns_cookie(fd) == ours;
 }
 
@@ -138,6 +132,10 @@ int connect_keeper(const KeeperConfig& config) {
     close(conn);  // none, or somebody else's socket under our name: not trusted
     return -1;
   }
+  // A keeper that does not answer (stopped, stuck) costs a call a second, never the call itself:
+  // the call then goes on without one.
+  timeval patience{1, 0};
+  setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   return conn;
 }
 
@@ -147,8 +145,35 @@ int keeper_connection() {
     if (!g_enabled) return -1;
     g_conn = connect_keeper(g_config);
     if (g_conn < 0 && spawn_keeper(g_config)) g_conn = connect_keeper(g_config);
+    g_greeting_due = g_conn >= 0;
   }
   return g_conn;
+}
+
+// After a keeper failed to answer: this call goes on without one.
+void hang_up() {
+  if (g_conn >= 0) close(g_conn);
+  g_conn = -1;
+  g_greeting_due = false;
+}
+
+// The keeper's answer to what this call sent, or its greeting; hangs up when none comes.
+int answer(int conn, int* fd) {
+  int tag = receive_message(conn, fd);
+  if (tag < 0) hang_up();
+  return tag;
+}
+
+// The keeper's greeting: the socket it came with (-1 if none, or already read).
+int read_greeting(int conn) {
+  if (!g_greeting_due) return -1;
+  g_greeting_due = false;
+  int fd;
+  if (answer(conn, &fd) != kHere) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 // Whatever a previous borrower left unread (a crash half way through a dump) goes now.
@@ -207,24 +232,29 @@ class Keeper {
       return;
     }
     lent_[conn];
+    give(conn);  // the greeting
+  }
+
+  void give(int conn) {
+    if (idle_.empty()) {
+      send_message(conn, kNone);
+      return;
+    }
+    int s = idle_.back();
+    idle_.pop_back();
+    drain(s);
+    if (send_message(conn, kHere, s)) {
+      lent_[conn].push_back(s);
+    } else {
+      idle_.push_back(s);
+    }
   }
 
   void serve(int conn) {
     int fd;
     int tag = receive_message(conn, &fd);
     if (tag == kGive) {
-      if (idle_.empty()) {
-        send_message(conn, kNone);
-        return;
-      }
-      int s = idle_.back();
-      idle_.pop_back();
-      drain(s);
-      if (send_message(conn, kHere, s)) {
-        lent_[conn].push_back(s);
-      } else {
-        idle_.push_back(s);
-      }
+      give(conn);
     } else if (tag == kHold && fd >= 0 && is_our_netfilter_socket(fd)) {
       lent_[conn].push_back(fd);
       send_message(conn, kHeld);
@@ -258,13 +288,28 @@ void enable_socket_keeper(const KeeperConfig& config) {
   g_enabled = true;
   g_config = config;
   g_conn = -2;
+  g_greeting_due = false;
+}
+
+void keeper_preconnect() {
+  if (!g_enabled || g_conn != -2) return;
+  int conn = connect_keeper(g_config);
+  if (conn < 0) return;  // none yet: the first borrow starts one
+  g_conn = conn;
+  g_greeting_due = true;
 }
 
 int keeper_borrow_socket() {
   int conn = keeper_connection();
-  if (conn < 0 || !send_message(conn, kGive)) return -1;
-  int fd;
-  if (receive_message(conn, &fd) != kHere || fd < 0) return -1;
+  if (conn < 0) return -1;
+  int fd = -1;
+  if (g_greeting_due) {
+    fd = read_greeting(conn);
+    if (fd < 0) return -1;  // none idle: the caller opens its own and lends it
+  } else {
+    if (!send_message(conn, kGive)) return -1;
+    if (answer(conn, &fd) != kHere || fd < 0) return -1;
+  }
   if (!is_our_netfilter_socket(fd)) {
     close(fd);
     return -1;
@@ -275,17 +320,23 @@ int keeper_borrow_socket() {
 
 bool keeper_lend_socket(int fd) {
   int conn = keeper_connection();
-  if (conn < 0 || !send_message(conn, kHold, fd)) return false;
+  if (conn < 0) return false;
+  // A greeting still unread would be taken for the answer; a socket it brought stays the
+  // keeper's (closing this copy releases nothing).
+  if (int greeted = read_greeting(conn); greeted >= 0) close(greeted);
+  if (!send_message(conn, kHold, fd)) return false;
   int none;
-  if (receive_message(conn, &none) != kHeld) return false;
+  if (answer(conn, &none) != kHeld) {
+    if (none >= 0) close(none);
+    return false;
+  }
   g_held.insert(fd);
   return true;
 }
 
 void disable_socket_keeper() {
   g_enabled = false;
-  if (g_conn >= 0) close(g_conn);
-  g_conn = -1;
+  hang_up();
 }
 
 bool keeper_forget(int fd) {
@@ -298,14 +349,17 @@ void run_keeper(int listen_fd, const std::string& path, const KeeperConfig& conf
 
 std::string keeper_path(const KeeperConfig& config) {
   if (config.dir.empty() || config.dir[0] != '/') return "";
-  if (mkdir(config.dir.c_str(), 0700) != 0 && errno != EEXIST) return "";
+  // There already but in the first call of a boot: one lstat, and mkdir only when it is missing.
   struct stat st {};
-  if (lstat(config.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-      (st.st_mode & 077) != 0) {
+  if (lstat(config.dir.c_str(), &st) != 0) {
+    if (errno != ENOENT || (mkdir(config.dir.c_str(), 0700) != 0 && errno != EEXIST)) return "";
+    if (lstat(config.dir.c_str(), &st) != 0) return "";
+  }
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
     return "";  // not a directory only we may enter: no keeper
   }
   // The namespace's cookie (never reused); before 5.14 its inode number.
-  uint64_t cookie = our_netns_cookie();
+  uint64_t cookie = this_netns_cookie();
   std::string id;
   if (cookie != 0) {
     id = std::to_string(cookie);
@@ -314,7 +368,8 @@ std::string keeper_path(const KeeperConfig& config) {
   } else {
     return "";
   }
-  return config.dir + "/keeper-" + id + ".sock";
+  // "keeper2": the protocol with a greeting (see the top of this file).
+  return config.dir + "/keeper2-" + id + ".sock";
 }
 
 bool spawn_keeper(const KeeperConfig& config) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Removes what the plugin kept on the machine for the network namespace this runs in: its records
 in the default state directory (/run/cni/nft-port-mapper/<boot id>/netns-<cookie>) and its socket
-keeper's file (/run/nft-port-mapper/keeper-<cookie>.sock, left when the keeper is killed rather
+keeper's file (/run/nft-port-mapper/keeper2-<cookie>.sock, left when the keeper is killed rather
 than idling out). The integration harness calls it in each namespace it made, after killing the
 namespace's processes and before deleting it, so tests leave nothing behind on the machine.
 Run as: ip netns exec NS python3 drop_default_records.py"""
@@ -16,7 +16,8 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
 with open("/proc/sys/kernel/random/boot_id") as f:
     boot = f.read().strip()
 shutil.rmtree(f"/run/cni/nft-port-mapper/{boot}/netns-{cookie}", ignore_errors=True)
-try:
-    os.unlink(f"/run/nft-port-mapper/keeper-{cookie}.sock")
-except FileNotFoundError:
-    pass
+for name in (f"keeper2-{cookie}.sock", f"keeper-{cookie}.sock"):  # and the name before the greeting
+    try:
+        os.unlink(f"/run/nft-port-mapper/{name}")
+    except FileNotFoundError:
+        pass

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -134,6 +135,63 @@ TEST_F(SocketKeeperTest, ALentSocketIsLentOutAgainNeverReleased) {
   EXPECT_EQ(keeper_borrow_socket(), -1) << "lent out once at a time";
 }
 
+TEST_F(SocketKeeperTest, GreetsACallWithAnIdleSocketBeforeItAsks) {
+  enable_socket_keeper(config_);
+  int mine = bound_netfilter_socket();
+  ASSERT_GE(mine, 0);
+  uint32_t portid = portid_of(mine);
+  ASSERT_TRUE(keeper_lend_socket(mine));  // the greeting (none idle) is read first, not taken for 'K'
+  keeper_forget(mine);
+  close(mine);
+  disable_socket_keeper();
+
+  // A connection that sends nothing receives the idle socket.
+  int conn = -1, greeted = -1;
+  char tag = 0;
+  for (int i = 0; i < 100 && greeted < 0; ++i) {  // the keeper sees the first call's close asynchronously
+    if (conn >= 0) close(conn);
+    conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    socklen_t len;
+    sockaddr_un a = unix_address(path_, &len);
+    ASSERT_EQ(connect(conn, reinterpret_cast<sockaddr*>(&a), len), 0);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{&tag, 1};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    pollfd p{conn, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1) << "the keeper sent no greeting";
+    ASSERT_EQ(recvmsg(conn, &m, MSG_CMSG_CLOEXEC), 1);
+    if (tag == 'Y' && CMSG_FIRSTHDR(&m) != nullptr) {
+      std::memcpy(&greeted, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof greeted);
+    } else {
+      ASSERT_EQ(tag, 'N') << "a greeting is 'Y' + fd or 'N'";
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ASSERT_GE(greeted, 0);
+  EXPECT_EQ(portid_of(greeted), portid);
+  close(greeted);
+  close(conn);  // back to the pool
+
+  // The client's way: connected early, the greeting read by the first borrow.
+  enable_socket_keeper(config_);
+  int borrowed = -1;
+  for (int i = 0; i < 100 && borrowed < 0; ++i) {
+    disable_socket_keeper();
+    enable_socket_keeper(config_);
+    keeper_preconnect();
+    borrowed = keeper_borrow_socket();
+    if (borrowed < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(borrowed, 0);
+  EXPECT_EQ(portid_of(borrowed), portid);
+  keeper_forget(borrowed);
+  close(borrowed);
+}
+
 TEST_F(SocketKeeperTest, RefusesWhatIsNotANetfilterSocketOfThisNamespace) {
   enable_socket_keeper(config_);
   int fds[2];
@@ -207,6 +265,30 @@ TEST(SocketKeeper, OffMeansNoKeeper) {
   int mine = bound_netfilter_socket();
   EXPECT_FALSE(keeper_lend_socket(mine));
   close(mine);
+}
+
+TEST(SocketKeeper, AKeeperThatNeverAnswersCostsTheCallASecondNotItsLife) {
+  std::string dir = make_temp_dir("keeper");
+  KeeperConfig c = test_config(dir + "/keeper");
+  std::string path = keeper_path(c);
+  ASSERT_FALSE(path.empty());
+  int lfd = listen_on(path);  // accepts into its backlog, never answers: a stopped keeper
+  ASSERT_GE(lfd, 0);
+  enable_socket_keeper(c);
+  keeper_preconnect();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(keeper_borrow_socket(), -1);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(900)) << "control: it did wait for the greeting";
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  int mine = bound_netfilter_socket();
+  ASSERT_GE(mine, 0);
+  EXPECT_FALSE(keeper_lend_socket(mine)) << "after no answer, the call goes on without a keeper";
+  EXPECT_FALSE(keeper_forget(mine));
+  close(mine);
+  disable_socket_keeper();
+  close(lfd);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
