@@ -12,8 +12,13 @@
 
 namespace nftpm {
 
-// The name of the interface the kernel routes `dst` through (rtnetlink RTM_GETROUTE).
-Result<std::string> route_interface(const in_addr& dst);
+// The interface the kernel routes `dst` through, and whether route_localnet is on there (its own
+// setting, as its /proc file shows it): rtnetlink alone, one socket, two requests.
+struct RouteDevice {
+  std::string name;
+  bool route_localnet = false;
+};
+Result<RouteDevice> route_device(const in_addr& dst);
 // Sets net.ipv4.conf.<ifname>.route_localnet = 1 unless it is already: the file
 // <proc_sys>/net/ipv4/conf/<ifname>/route_localnet (`proc_sys` is /proc/sys but in unit tests).
 // An `ifname` that is no interface name (valid_ifname: "..", "a/b", too long) is refused before

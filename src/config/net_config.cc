@@ -240,15 +240,20 @@ Status read_valid_attachments(const json& j, NetConfig& c) {
 Result<NetConfig> parse_net_config(const std::string& text, CniCommand command) {
   auto j = read_document(text);
   if (!j) return j.take_error();
+  return parse_net_config_document(std::move(*j), command);
+}
+
+Result<NetConfig> parse_net_config_document(json j, CniCommand command) {
+  if (!j.is_object()) return Error(ErrorCode::kDecodeFailure, "network config is not a JSON object");
   NetConfig c;
-  c.raw = *j;
-  NFTPM_TRY(read_names(*j, c));
-  NFTPM_TRY(read_exclude_devices(*j, c));
-  NFTPM_TRY(read_files(*j, c));
-  NFTPM_TRY(read_attachment(*j, c));
-  NFTPM_TRY(read_mappings_into(*j, command, c));
-  NFTPM_TRY(read_options(*j, c));
-  if (command == CniCommand::kGc) NFTPM_TRY(read_valid_attachments(*j, c));
+  NFTPM_TRY(read_names(j, c));
+  NFTPM_TRY(read_exclude_devices(j, c));
+  NFTPM_TRY(read_files(j, c));
+  NFTPM_TRY(read_attachment(j, c));
+  NFTPM_TRY(read_mappings_into(j, command, c));
+  NFTPM_TRY(read_options(j, c));
+  if (command == CniCommand::kGc) NFTPM_TRY(read_valid_attachments(j, c));
+  c.raw = std::move(j);  // not copied: thousands of mappings make a large tree
   return c;
 }
 

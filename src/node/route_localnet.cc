@@ -1,8 +1,9 @@
 #include "nftpm/route_localnet.h"
 
 #include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,9 +29,71 @@ Error route_error(const std::string& what, int err) {
 
 }  // namespace
 
-Result<std::string> route_interface(const in_addr& dst) {
+namespace {
+
+// One request on `sock`, its answer parsed by `cb` (rtnetlink answers a non-dump request with one
+// message, or an error).
+Status ask(mnl_socket* sock, nlmsghdr* nlh, std::vector<char>& buf, mnl_cb_t cb, void* data, const char* what) {
+  if (mnl_socket_sendto(sock, nlh, nlh->nlmsg_len) < 0) return route_error(std::string("asking for ") + what, errno);
+  uint32_t seq = nlh->nlmsg_seq;
+  ssize_t n = mnl_socket_recvfrom(sock, buf.data(), buf.size());
+  // Port 0: the socket was never bound (the kernel bound it at the first send), so only the
+  // sequence number is checked.
+  if (n < 0 || mnl_cb_run(buf.data(), n, seq, 0, cb, data) < 0) {
+    return route_error(std::string("reading ") + what, errno);
+  }
+  return ok_status();
+}
+
+int route_oif(const nlmsghdr* m, void* data) {
+  if (m->nlmsg_type != RTM_NEWROUTE) return MNL_CB_OK;
+  return mnl_attr_parse(
+      m, sizeof(rtmsg),
+      +[](const nlattr* a, void* d) -> int {
+        if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0) {
+          *static_cast<uint32_t*>(d) = mnl_attr_get_u32(a);
+        }
+        return MNL_CB_OK;
+      },
+      data);
+}
+
+// IFLA_AF_SPEC > AF_INET > IFLA_INET_CONF, an array of the device's IPv4 settings.
+int inet_conf(const nlattr* a, void* data) {
+  auto* dev = static_cast<RouteDevice*>(data);
+  if (mnl_attr_get_type(a) == AF_INET) return mnl_attr_parse_nested(a, inet_conf, data);
+  if (mnl_attr_get_type(a) == IFLA_INET_CONF) {
+    size_t at = (IPV4_DEVCONF_ROUTE_LOCALNET - 1) * sizeof(uint32_t);
+    if (mnl_attr_get_payload_len(a) >= at + sizeof(uint32_t)) {
+      uint32_t v;
+      std::memcpy(&v, static_cast<const char*>(mnl_attr_get_payload(a)) + at, sizeof v);
+      dev->route_localnet = v != 0;
+    }
+  }
+  return MNL_CB_OK;
+}
+
+int link_attrs(const nlmsghdr* m, void* data) {
+  if (m->nlmsg_type != RTM_NEWLINK) return MNL_CB_OK;
+  return mnl_attr_parse(
+      m, sizeof(ifinfomsg),
+      +[](const nlattr* a, void* d) -> int {
+        auto* dev = static_cast<RouteDevice*>(d);
+        if (mnl_attr_get_type(a) == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0) {
+          dev->name = mnl_attr_get_str(a);
+        } else if (mnl_attr_get_type(a) == IFLA_AF_SPEC) {
+          return mnl_attr_parse_nested(a, inet_conf, d);
+        }
+        return MNL_CB_OK;
+      },
+      data);
+}
+
+}  // namespace
+
+Result<RouteDevice> route_device(const in_addr& dst) {
   std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
-  if (!sock || mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return route_error("rtnetlink", errno);
+  if (!sock) return route_error("rtnetlink", errno);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_GETROUTE;
@@ -40,28 +103,23 @@ Result<std::string> route_interface(const in_addr& dst) {
   rtm->rtm_family = AF_INET;
   rtm->rtm_dst_len = 32;
   mnl_attr_put(nlh, RTA_DST, sizeof dst, &dst);
-  if (mnl_socket_sendto(sock.get(), nlh, nlh->nlmsg_len) < 0) return route_error("asking for a route", errno);
-  ssize_t n = mnl_socket_recvfrom(sock.get(), buf.data(), buf.size());
-  if (n < 0) return route_error("reading a route", errno);
   uint32_t oif = 0;
-  auto msg_cb = [](const nlmsghdr* m, void* data) -> int {
-    if (m->nlmsg_type != RTM_NEWROUTE) return MNL_CB_OK;
-    return mnl_attr_parse(
-        m, sizeof(rtmsg),
-        +[](const nlattr* a, void* d) -> int {
-          if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0) {
-            *static_cast<uint32_t*>(d) = mnl_attr_get_u32(a);
-          }
-          return MNL_CB_OK;
-        },
-        data);
-  };
-  if (mnl_cb_run(buf.data(), n, 1, mnl_socket_get_portid(sock.get()), msg_cb, &oif) < 0) {
-    return route_error("reading a route", errno);
-  }
-  char name[IF_NAMESIZE];
-  if (oif == 0 || !if_indextoname(oif, name)) return route_error("no interface routes to the container", ENOENT);
-  return std::string(name);
+  NFTPM_TRY(ask(sock.get(), nlh, buf, route_oif, &oif, "a route"));
+  if (oif == 0) return route_error("no interface routes to the container", ENOENT);
+
+  // The interface's name and its route_localnet, in one answer (no ioctl, no /proc read).
+  nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETLINK;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  nlh->nlmsg_seq = 2;
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = static_cast<int>(oif);
+  mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  RouteDevice dev;
+  NFTPM_TRY(ask(sock.get(), nlh, buf, link_attrs, &dev, "the interface that routes to the container"));
+  if (dev.name.empty()) return route_error("no interface routes to the container", ENOENT);
+  return dev;
 }
 
 Status enable_route_localnet(const std::string& ifname, const std::string& proc_sys) {

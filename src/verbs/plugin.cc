@@ -105,9 +105,10 @@ class KernelNodeEffects : public NodeEffects {
     if (auto r = (*ct)->sweep_all(sweeps); !r) return warn("conntrack: " + r.error().msg);
   }
   void enable_localhost(const in_addr& container) override {
-    auto dev = route_interface(container);
+    auto dev = route_device(container);
     if (!dev) return warn("localhost mapping: " + dev.error().msg);
-    if (auto s = enable_route_localnet(*dev); !s) warn("localhost mapping: " + s.error().msg);
+    if (dev->route_localnet) return;  // on already: nothing to write
+    if (auto s = enable_route_localnet(dev->name); !s) warn("localhost mapping: " + s.error().msg);
   }
 };
 
@@ -579,17 +580,21 @@ PluginOutput run_plugin(GetEnv getenv_fn, const std::string& stdin_text, const N
   // Errors before the config is parsed answer in its cniVersion if it has a readable one, else in
   // the 0.1.0 era a config without cniVersion (Mesos) means.
   std::string version = "0.1.0";
-  if (auto j = json::parse(stdin_text, nullptr, false); j.is_object() && j.contains("cniVersion") &&
-                                                        j["cniVersion"].is_string() &&
-                                                        is_supported_version(j["cniVersion"].get<std::string>())) {
-    version = j["cniVersion"].get<std::string>();
+  // Parsed once: the config below is read from this same document.
+  json doc = json::parse(stdin_text, nullptr, false);
+  if (auto v = doc.is_object() ? doc.find("cniVersion") : doc.end();
+      v != doc.end() && v->is_string() && is_supported_version(v->get<std::string>())) {
+    version = v->get<std::string>();
   }
   if (!env) return error_output(env.error(), version);
   if (env->command == CniCommand::kVersion) {
     json v = {{"cniVersion", "1.1.0"}, {"supportedVersions", kSupportedVersions}};
     return {json_text(v) + "\n", 0};
   }
-  auto cfg = parse_net_config(stdin_text, env->command);
+  // A document that did not parse is parsed again there, to say where it broke.
+  auto cfg = doc.is_object() && stdin_text.size() <= kMaxConfigBytes
+                 ? parse_net_config_document(std::move(doc), env->command)
+                 : parse_net_config(stdin_text, env->command);
   if (!cfg) return error_output(cfg.error(), version);
   if ((env->command == CniCommand::kGc || env->command == CniCommand::kStatus) &&
       compare_versions(cfg->result_version(), "1.1.0") < 0) {
