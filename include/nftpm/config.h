@@ -113,6 +113,6 @@ bool valid_chain_name(const std::string& name);
 
 Result<NetConfig> parse_net_config(const std::string& text, CniCommand command);
 // The same for a document the caller has already parsed (the plugin parses its stdin once).
-Result<NetConfig> parse_net_config_document(nlohmann::json document, CniCommand command);
+Result<NetConfig> parse_net_config_document(nlohmann::json j, CniCommand command);
 
 }  // namespace nftpm
