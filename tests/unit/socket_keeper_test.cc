@@ -68,14 +68,13 @@ uint32_t portid_of(int fd) {
   return a.nl_pid;
 }
 
-// Connects to the keeper and asks for a socket without any of the client's checks.
-bool raw_borrow(const std::string& path) {
-  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  socklen_t len;
-  sockaddr_un a = unix_address(path, &len);
-  if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0) return false;
-  char tag = 'G';
-  if (send(conn, &tag, 1, MSG_NOSIGNAL) != 1) return false;
+// One message from the keeper, read without any of the client's checks: its tag (-1 when nothing
+// came within 2 s or the connection ended), and in *fd the fd that came with it (-1 if none).
+int raw_receive(int conn, int* fd) {
+  *fd = -1;
+  pollfd p{conn, POLLIN, 0};
+  if (poll(&p, 1, 2000) != 1) return -1;
+  char tag = 0;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   iovec iov{&tag, 1};
   msghdr m{};
@@ -83,7 +82,33 @@ bool raw_borrow(const std::string& path) {
   m.msg_iovlen = 1;
   m.msg_control = control;
   m.msg_controllen = sizeof control;
-  return recvmsg(conn, &m, 0) == 1 && CMSG_FIRSTHDR(&m) != nullptr;
+  if (recvmsg(conn, &m, MSG_CMSG_CLOEXEC) != 1) return -1;
+  if (cmsghdr* h = CMSG_FIRSTHDR(&m); h != nullptr) std::memcpy(fd, CMSG_DATA(h), sizeof *fd);
+  return static_cast<unsigned char>(tag);
+}
+
+int raw_connect(const std::string& path) {
+  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  socklen_t len;
+  sockaddr_un a = unix_address(path, &len);
+  if (connect(conn, reinterpret_cast<sockaddr*>(&a), len) != 0) {
+    close(conn);
+    return -1;
+  }
+  return conn;
+}
+
+// Connects to the keeper and asks for a socket without any of the client's checks: whether one
+// came (as the greeting or as the answer).
+bool raw_borrow(const std::string& path) {
+  int conn = raw_connect(path);
+  if (conn < 0) return false;
+  char tag = 'G';
+  int fd = -1;
+  bool got = send(conn, &tag, 1, MSG_NOSIGNAL) == 1 && raw_receive(conn, &fd) >= 0 && fd >= 0;
+  if (fd >= 0) close(fd);
+  close(conn);
+  return got;
 }
 
 class SocketKeeperTest : public ::testing::Test {
@@ -147,29 +172,14 @@ TEST_F(SocketKeeperTest, GreetsACallWithAnIdleSocketBeforeItAsks) {
 
   // A connection that sends nothing receives the idle socket.
   int conn = -1, greeted = -1;
-  char tag = 0;
   for (int i = 0; i < 100 && greeted < 0; ++i) {  // the keeper sees the first call's close asynchronously
     if (conn >= 0) close(conn);
-    conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    socklen_t len;
-    sockaddr_un a = unix_address(path_, &len);
-    ASSERT_EQ(connect(conn, reinterpret_cast<sockaddr*>(&a), len), 0);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    iovec iov{&tag, 1};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    pollfd p{conn, POLLIN, 0};
-    ASSERT_EQ(poll(&p, 1, 2000), 1) << "the keeper sent no greeting";
-    ASSERT_EQ(recvmsg(conn, &m, MSG_CMSG_CLOEXEC), 1);
-    if (tag == 'Y' && CMSG_FIRSTHDR(&m) != nullptr) {
-      std::memcpy(&greeted, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof greeted);
-    } else {
-      ASSERT_EQ(tag, 'N') << "a greeting is 'Y' + fd or 'N'";
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    conn = raw_connect(path_);
+    ASSERT_GE(conn, 0);
+    int tag = raw_receive(conn, &greeted);
+    ASSERT_TRUE(tag == 'Y' || tag == 'N') << "a greeting is 'Y' + fd or 'N', not " << tag;
+    ASSERT_EQ(tag == 'Y', greeted >= 0);
+    if (greeted < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_GE(greeted, 0);
   EXPECT_EQ(portid_of(greeted), portid);
