@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <vector>
 
 #include <libmnl/libmnl.h>
 
@@ -33,13 +32,17 @@ namespace {
 
 // One request on `sock`, its answer parsed by `cb` (rtnetlink answers a non-dump request with one
 // message, or an error).
-Status ask(mnl_socket* sock, nlmsghdr* nlh, std::vector<char>& buf, mnl_cb_t cb, void* data, const char* what) {
+// A link's answer is a few KiB (a bridge's attributes, IPv6 settings); one that does not fit fails
+// (MSG_TRUNC) rather than being read short. Not zeroed: only what the kernel writes is read.
+constexpr size_t kAnswerBytes = 32768;
+
+Status ask(mnl_socket* sock, nlmsghdr* nlh, char* answer, mnl_cb_t cb, void* data, const char* what) {
   if (mnl_socket_sendto(sock, nlh, nlh->nlmsg_len) < 0) return route_error(std::string("asking for ") + what, errno);
   uint32_t seq = nlh->nlmsg_seq;
-  ssize_t n = mnl_socket_recvfrom(sock, buf.data(), buf.size());
+  ssize_t n = mnl_socket_recvfrom(sock, answer, kAnswerBytes);
   // Port 0: the socket was never bound (the kernel bound it at the first send), so only the
   // sequence number is checked.
-  if (n < 0 || mnl_cb_run(buf.data(), n, seq, 0, cb, data) < 0) {
+  if (n < 0 || mnl_cb_run(answer, n, seq, 0, cb, data) < 0) {
     return route_error(std::string("reading ") + what, errno);
   }
   return ok_status();
@@ -94,8 +97,9 @@ int link_attrs(const nlmsghdr* m, void* data) {
 Result<RouteDevice> route_device(const in_addr& dst) {
   std::unique_ptr<mnl_socket, SocketCloser> sock(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
   if (!sock) return route_error("rtnetlink", errno);
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  alignas(nlmsghdr) char request[256] = {};
+  alignas(nlmsghdr) char answer[kAnswerBytes];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(request);
   nlh->nlmsg_type = RTM_GETROUTE;
   nlh->nlmsg_flags = NLM_F_REQUEST;
   nlh->nlmsg_seq = 1;
@@ -104,11 +108,12 @@ Result<RouteDevice> route_device(const in_addr& dst) {
   rtm->rtm_dst_len = 32;
   mnl_attr_put(nlh, RTA_DST, sizeof dst, &dst);
   uint32_t oif = 0;
-  NFTPM_TRY(ask(sock.get(), nlh, buf, route_oif, &oif, "a route"));
+  NFTPM_TRY(ask(sock.get(), nlh, answer, route_oif, &oif, "a route"));
   if (oif == 0) return route_error("no interface routes to the container", ENOENT);
 
   // The interface's name and its route_localnet, in one answer (no ioctl, no /proc read).
-  nlh = mnl_nlmsg_put_header(buf.data());
+  std::memset(request, 0, sizeof request);
+  nlh = mnl_nlmsg_put_header(request);
   nlh->nlmsg_type = RTM_GETLINK;
   nlh->nlmsg_flags = NLM_F_REQUEST;
   nlh->nlmsg_seq = 2;
@@ -117,7 +122,7 @@ Result<RouteDevice> route_device(const in_addr& dst) {
   ifi->ifi_index = static_cast<int>(oif);
   mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   RouteDevice dev;
-  NFTPM_TRY(ask(sock.get(), nlh, buf, link_attrs, &dev, "the interface that routes to the container"));
+  NFTPM_TRY(ask(sock.get(), nlh, answer, link_attrs, &dev, "the interface that routes to the container"));
   if (dev.name.empty()) return route_error("no interface routes to the container", ENOENT);
   return dev;
 }
