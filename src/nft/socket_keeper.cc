@@ -324,6 +324,7 @@ bool keeper_lend_socket(int fd) {
   // A greeting still unread would be taken for the answer; a socket it brought stays the
   // keeper's (closing this copy releases nothing).
   if (int greeted = read_greeting(conn); greeted >= 0) close(greeted);
+  if (g_conn < 0) return false;  // no greeting came: hung up
   if (!send_message(conn, kHold, fd)) return false;
   int none;
   if (answer(conn, &none) != kHeld) {
