@@ -1,5 +1,6 @@
 #include "nftpm/conntrack.h"
 #include "nft/nftnl_handles.h"
+#include "node/netlink_request.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -234,14 +235,10 @@ class KernelConntrack : public ConntrackTable {
     }
   }
 
-  // Sends one request and runs `cb` over its one answer; < 0 with errno set on failure (a send
-  // or receive error, or the kernel's error answer).
-  int exchange(const nlmsghdr* nlh, uint32_t seq, mnl_cb_t cb, void* data) {
-    if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return -1;
+  // One request and its one answer (netlink_request.h).
+  int exchange(const nlmsghdr* nlh, mnl_cb_t cb, void* data) {
     std::vector<char> rx(MNL_SOCKET_BUFFER_SIZE);
-    ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
-    if (n < 0) return -1;
-    return mnl_cb_run(rx.data(), n, seq, portid_, cb, data);
+    return netlink_request(sock_.get(), nlh, rx.data(), rx.size(), portid_, cb, data);
   }
 
   // How many flows this namespace tracks (CTA_STATS_GLOBAL_ENTRIES: the namespace's count).
@@ -259,7 +256,7 @@ class KernelConntrack : public ConntrackTable {
       }
       return MNL_CB_OK;
     };
-    if (exchange(nlh, seq, cb, &count) < 0) return ct_error("reading conntrack's count", errno);
+    if (exchange(nlh, cb, &count) < 0) return ct_error("reading conntrack's count", errno);
     if (!count) return ct_error("reading conntrack's count", ENODATA);
     return *count;
   }
@@ -285,7 +282,7 @@ class KernelConntrack : public ConntrackTable {
     std::memcpy(mnl_nlmsg_get_payload_tail(nlh), ct.orig_tuple.data(), ct.orig_tuple.size());
     nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(ct.orig_tuple.size()));
     if (ct.zone) mnl_attr_put(nlh, CTA_ZONE, sizeof *ct.zone, &*ct.zone);
-    if (exchange(nlh, seq, nullptr, nullptr) < 0) {
+    if (exchange(nlh, nullptr, nullptr) < 0) {
       if (errno == ENOENT) return 0;  // it expired meanwhile
       return ct_error("deleting a conntrack entry", errno);
     }

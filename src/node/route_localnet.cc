@@ -13,6 +13,7 @@
 #include <libmnl/libmnl.h>
 
 #include "nftpm/owner_tag.h"
+#include "node/netlink_request.h"
 
 namespace nftpm {
 
@@ -26,24 +27,15 @@ Error route_error(const std::string& what, int err) {
   return {ErrorCode::kIoFailure, what + ": " + std::strerror(err)};
 }
 
-}  // namespace
-
-namespace {
-
-// One request on `sock`, its answer parsed by `cb` (rtnetlink answers a non-dump request with one
-// message, or an error).
 // A link's answer is a few KiB (a bridge's attributes, IPv6 settings); one that does not fit fails
 // (MSG_TRUNC) rather than being read short. Not zeroed: only what the kernel writes is read.
 constexpr size_t kAnswerBytes = 32768;
 
+// One request on `sock` and its answer, parsed by `cb`. The socket is not bound (the kernel binds
+// it at the first send), so only the sequence number is checked.
 Status ask(mnl_socket* sock, nlmsghdr* nlh, char* answer, mnl_cb_t cb, void* data, const char* what) {
-  if (mnl_socket_sendto(sock, nlh, nlh->nlmsg_len) < 0) return route_error(std::string("asking for ") + what, errno);
-  uint32_t seq = nlh->nlmsg_seq;
-  ssize_t n = mnl_socket_recvfrom(sock, answer, kAnswerBytes);
-  // Port 0: the socket was never bound (the kernel bound it at the first send), so only the
-  // sequence number is checked.
-  if (n < 0 || mnl_cb_run(answer, n, seq, 0, cb, data) < 0) {
-    return route_error(std::string("reading ") + what, errno);
+  if (netlink_request(sock, nlh, answer, kAnswerBytes, 0, cb, data) < 0) {
+    return route_error(std::string("asking for ") + what, errno);
   }
   return ok_status();
 }
