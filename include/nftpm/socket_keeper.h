@@ -11,14 +11,15 @@
 // the keeper closes (its exit, crash included). The keeper exits after `idle_ms` without calls,
 // long past any grace period, so even its own releases then cost nobody anything.
 //
-// It is found at <dir>/keeper2-<network namespace cookie>.sock (2: the protocol's version), a unix socket in a
-// directory only root may enter (0700, root's, checked before every use): a netfilter socket carries the capabilities
-// of whoever opened it, so only a process that can reach the node's /run as root may borrow one. Not an abstract name:
-// any process of the namespace could connect to one, and a container that shares the node's network (hostNetwork) as
-// root without CAP_NET_ADMIN would get root's netfilter socket. Both ends also check the other's credentials
-// (SO_PEERCRED: the same user), and the plugin takes only a bound netfilter socket of its own namespace. Without a
-// keeper (none can be started, or deferral is off), calls open and close their own sockets as before
-// (src/nft/deferred_close.cc).
+// It is found at <dir>/keeper2-<network namespace cookie>.sock (2: the protocol's version), a
+// unix socket in a directory only root may enter (0700, root's, checked before every use): a
+// netfilter socket carries the capabilities of whoever opened it, so only a process that can reach
+// the node's /run as root may borrow one. Not an abstract name: any process of the namespace could
+// connect to one, and a container that shares the node's network (hostNetwork) as root without
+// CAP_NET_ADMIN would get root's netfilter socket. Both ends also check the other's credentials
+// (SO_PEERCRED: the same user), and the plugin takes only a bound netfilter socket of its own
+// namespace. Without a keeper (none can be started, or deferral is off), calls open and close their
+// own sockets as before (src/nft/deferred_close.cc).
 #pragma once
 
 #include <cstddef>

@@ -104,13 +104,6 @@ int receive_message(int conn, int* fd) {
   return static_cast<unsigned char>(tag);
 }
 
-uint64_t netns_cookie(int fd) {
-  uint64_t cookie = 0;
-  socklen_t len = sizeof cookie;
-  if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) return 0;
-  return cookie;
-}
-
 // A bound netfilter netlink socket of the caller's own network namespace.
 bool is_our_netfilter_socket(int fd) {
   int domain = 0, protocol = 0;
@@ -360,15 +353,9 @@ std::string keeper_path(const KeeperConfig& config) {
     return "";  // not a directory only we may enter: no keeper
   }
   // The namespace's cookie (never reused); before 5.14 its inode number.
-  uint64_t cookie = this_netns_cookie();
-  std::string id;
-  if (cookie != 0) {
-    id = std::to_string(cookie);
-  } else if (stat("/proc/self/ns/net", &st) == 0) {
-    id = "ino" + std::to_string(st.st_ino);
-  } else {
-    return "";
-  }
+  uint64_t ns = this_netns_id();
+  if (ns == 0) return "";
+  std::string id = (ns & kNetnsInodeBit) != 0 ? "ino" + std::to_string(ns & ~kNetnsInodeBit) : std::to_string(ns);
   // "keeper2": the protocol with a greeting (see the top of this file).
   return config.dir + "/keeper2-" + id + ".sock";
 }
