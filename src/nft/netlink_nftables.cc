@@ -17,11 +17,14 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -552,8 +555,14 @@ class NetlinkNftables : public Nftables {
 
   Result<std::vector<std::optional<NftElement>>> get_elements(const std::string& table,
                                                               const std::vector<NftElement>& refs) override {
-    // Requests without NLM_F_ACK, kChunk to a datagram: the kernel answers each with exactly one
-    // message, the element or an error, in order; a chunk's answers fit the receive buffer.
+    // A GETSETELEM may list many keys of one set: the kernel answers each with a message of its
+    // own, in order, and stops at the first key it does not find with one error (ENOENT), without
+    // looking at the keys after it. So the keys of a set go many to a message; after a miss, the
+    // rest of that message's keys are asked again one to a message (misses are rare on DEL, where
+    // this matters, and the work stays linear when they are not). Requests carry no NLM_F_ACK, so
+    // a message is done when each of its keys is answered or its error arrives. kChunk keys go to
+    // a datagram: the kernel queues every answer before sendto() returns, and a chunk's answers fit
+    // the receive buffer.
     constexpr size_t kChunk = 64;
     std::vector<std::optional<NftElement>> out(refs.size());
     // Buffers left uninitialised: only what is written is touched (peak RSS is a budget).
@@ -574,41 +583,83 @@ class NetlinkNftables : public Nftables {
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
     int fd = mnl_socket_get_fd(sock_.get());
-    for (size_t from = 0; from < refs.size(); from += kChunk) {
-      size_t n = std::min(kChunk, refs.size() - from);
-      uint32_t first = seq_ + 1;
-      size_t len = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const NftElement& r = refs[from + i];
-        auto* nlh = nftnl_nlmsg_build_hdr(tx.get() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
-        SetPtr s = make_set_ref(table, r.set);
-        add_elem(s.get(), NftElement{r.set, r.key, {}, {}}, false);
-        nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-        len += NLMSG_ALIGN(nlh->nlmsg_len);
-      }
-      if (mnl_socket_sendto(sock_.get(), tx.get(), len) < 0) return nft_error("looking up elements", errno);
-      for (size_t answered = 0; answered < n;) {
-        int count = recvmmsg(fd, msgs.data(), static_cast<unsigned>(n - answered), MSG_WAITFORONE, nullptr);
-        if (count < 0 && errno == EINTR) continue;
-        if (count < 0) return nft_error("looking up elements", errno);
-        for (int d = 0; d < count; ++d) {
-          msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
-          if (senders[d].nl_pid != 0) continue;               // the kernel's answers only
-          if (msgs[d].msg_hdr.msg_flags & MSG_TRUNC) return nft_error("looking up elements", EMSGSIZE);
-          int left = static_cast<int>(msgs[d].msg_len);
-          for (auto* m = reinterpret_cast<nlmsghdr*>(iovs[d].iov_base); mnl_nlmsg_ok(m, left);
-               m = mnl_nlmsg_next(m, &left)) {
-            if (m->nlmsg_pid != portid_ || m->nlmsg_seq < first || m->nlmsg_seq >= first + n) continue;
-            size_t at = from + (m->nlmsg_seq - first);
-            if (m->nlmsg_type == NLMSG_ERROR) {
-              int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
-              if (error != ENOENT) return nft_error("reading an element of " + refs[at].set, error);
-            } else if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
-              collect_elements(m, refs[at].set, [&](NftElement e) { out[at] = std::move(e); });
-            } else {
-              continue;
+
+    struct Ask {
+      std::vector<size_t> keys;  // indexes into refs, all of one set
+      size_t answered = 0;
+      bool done = false;
+    };
+    // Work lists: keys asked many to a message, and keys asked one to a message.
+    std::vector<size_t> many(refs.size()), single;
+    for (size_t i = 0; i < refs.size(); ++i) many[i] = i;
+    std::vector<Ask> asks;
+    for (bool grouped : {true, false}) {
+      const std::vector<size_t>& work = grouped ? many : single;
+      for (size_t from = 0; from < work.size(); from += kChunk) {
+        size_t n = std::min(kChunk, work.size() - from);
+        asks.clear();
+        if (grouped) {
+          // The chunk's keys by set, each set's in their order.
+          std::map<std::string_view, size_t> ask_of_set;
+          for (size_t i = from; i < from + n; ++i) {
+            auto [it, fresh] = ask_of_set.try_emplace(refs[work[i]].set, asks.size());
+            if (fresh) asks.emplace_back();
+            asks[it->second].keys.push_back(work[i]);
+          }
+        } else {
+          for (size_t i = from; i < from + n; ++i) asks.push_back(Ask{{work[i]}});
+        }
+        uint32_t first = seq_ + 1;
+        size_t len = 0;
+        for (const Ask& a : asks) {
+          auto* nlh = nftnl_nlmsg_build_hdr(tx.get() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
+          SetPtr s = make_set_ref(table, refs[a.keys.front()].set);
+          for (size_t k : a.keys) add_elem(s.get(), NftElement{refs[k].set, refs[k].key, {}, {}}, false);
+          nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+          len += NLMSG_ALIGN(nlh->nlmsg_len);
+        }
+        if (mnl_socket_sendto(sock_.get(), tx.get(), len) < 0) return nft_error("looking up elements", errno);
+        size_t open = asks.size();
+        while (open > 0) {
+          int count = recvmmsg(fd, msgs.data(), static_cast<unsigned>(kChunk), MSG_WAITFORONE, nullptr);
+          if (count < 0 && errno == EINTR) continue;
+          if (count < 0) return nft_error("looking up elements", errno);
+          for (int d = 0; d < count; ++d) {
+            msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
+            if (senders[d].nl_pid != 0) continue;               // the kernel's answers only
+            if (msgs[d].msg_hdr.msg_flags & MSG_TRUNC) return nft_error("looking up elements", EMSGSIZE);
+            int left = static_cast<int>(msgs[d].msg_len);
+            for (auto* m = reinterpret_cast<nlmsghdr*>(iovs[d].iov_base); mnl_nlmsg_ok(m, left);
+                 m = mnl_nlmsg_next(m, &left)) {
+              if (m->nlmsg_pid != portid_ || m->nlmsg_seq < first || m->nlmsg_seq >= first + asks.size()) continue;
+              Ask& a = asks[m->nlmsg_seq - first];
+              if (a.done) continue;
+              if (m->nlmsg_type == NLMSG_ERROR) {
+                int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+                if (error != ENOENT || a.answered >= a.keys.size()) {
+                  return nft_error("reading an element of " + refs[a.keys.front()].set,
+                                   error != 0 && error != ENOENT ? error : EPROTO);
+                }
+                // keys[answered] is missing; the kernel did not look at the ones after it.
+                single.insert(single.end(), a.keys.begin() + static_cast<std::ptrdiff_t>(a.answered) + 1, a.keys.end());
+                a.done = true;
+              } else if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
+                bool stray = false;
+                collect_elements(m, refs[a.keys.front()].set, [&](NftElement e) {
+                  // Answers come in the order asked: one that is not the next key is not ours to take.
+                  if (a.answered >= a.keys.size() || e.key != refs[a.keys[a.answered]].key) {
+                    stray = true;
+                    return;
+                  }
+                  out[a.keys[a.answered++]] = std::move(e);
+                });
+                if (stray) return nft_error("reading the elements of " + refs[a.keys.front()].set, EPROTO);
+                a.done = a.answered == a.keys.size();
+              } else {
+                continue;
+              }
+              if (a.done) --open;
             }
-            ++answered;
           }
         }
       }
