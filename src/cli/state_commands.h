@@ -4,10 +4,12 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nftpm/cli.h"
 #include "nftpm/error.h"
 #include "nftpm/record_store.h"
+#include "nftpm/ruleset_monitor.h"
 
 namespace nftpm {
 
@@ -26,6 +28,11 @@ int cmd_restore(const CliSystem& sys, const std::string& state_dir, const std::o
 // version), so that restore protects them too.
 int cmd_adopt(const CliSystem& sys, const std::string& state_dir, const std::optional<std::string>& network,
               bool dry_run);
+// What a burst of notifications says is gone that restore would put back ("" if nothing): the
+// plugin's table, a chain, set or rule of it, or elements whose owner still has a live record
+// (the plugin's own DELs mark theirs .deleting first). Each owner's record is looked up once per
+// burst, however many of its elements the burst names.
+std::string what_was_lost(const std::vector<RulesetEvent>& events, RecordStore& store);
 // Listens to nf_tables notifications and restores whenever the plugin's table, chains or
 // recorded elements are removed by someone else. Runs until killed.
 int cmd_watch(const CliSystem& sys, const std::string& state_dir, int settle_ms);

@@ -52,6 +52,7 @@ class FakeStateFs : public StateFileSystem {
   std::vector<LockRequest> lock_requests;
   // Counters, for tests that care how often something happened.
   int writes = 0, renames = 0, removes = 0;
+  int stats = 0, reads = 0;
 
   // --- StateFileSystem --------------------------------------------------------------------------
 
@@ -72,6 +73,7 @@ class FakeStateFs : public StateFileSystem {
   }
 
   Result<FileInfo> stat(const std::string& path) override {
+    ++stats;
     if (path == "/") return FileInfo{Kind::kDir, 0, 0755};
     auto it = nodes.find(path);
     if (it == nodes.end()) return FileInfo{};
@@ -79,6 +81,7 @@ class FakeStateFs : public StateFileSystem {
   }
 
   Result<std::string> read(const std::string& path) override {
+    ++reads;
     auto it = nodes.find(path);
     if (it == nodes.end()) return io("cannot open", path, "No such file or directory");
     const Node& n = it->second;

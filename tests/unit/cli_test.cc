@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/state_commands.h"
 #include "fake_nftables.h"
 #include "fake_process_runner.h"
 #include "fake_state_fs.h"
@@ -90,6 +91,36 @@ class CliTest : public ::testing::Test {
   std::ostringstream out, err;
   std::vector<std::string> state_dirs;
 };
+
+// --- watch ---------------------------------------------------------------------------------
+
+// The kernel announces a DEL's removals one element at a time: a burst naming 2,000 elements of
+// one container is one look at its record, not 2,000; and an owner with a live record in the same
+// burst still counts as a loss.
+TEST_F(CliTest, WatchLooksAtEachOwnersRecordOnceABurst) {
+  RecordStore store(fs, kStateDir, kId);
+  ContainerAddrs addrs{v4("10.1.0.5"), std::nullopt};
+  OwnerTag leaving = owner("leaving", "net1"), live = owner("live", "net1");
+  ASSERT_TRUE(store.put({leaving, "NET1", {}, MappingOptions{}, addrs, {{8080, 80, Protocol::kTcp, {}}}}));
+  ASSERT_TRUE(store.mark_deleting(leaving));
+  ASSERT_TRUE(store.put({live, "NET1", {}, MappingOptions{}, addrs, {{9090, 90, Protocol::kTcp, {}}}}));
+  constexpr int kInet = 1;  // NFPROTO_INET
+  auto removal = [](const OwnerTag& o) {
+    return RulesetEvent{RulesetEvent::Kind::kElementsRemoved, kInet, kTableName, "NET1-v4", {o.encode()}};
+  };
+  std::vector<RulesetEvent> burst(2000, removal(leaving));
+  int looks = fs.stats + fs.reads;
+  EXPECT_EQ(what_was_lost(burst, store), "");
+  looks = fs.stats + fs.reads - looks;
+  EXPECT_GT(looks, 0);
+  EXPECT_LE(looks, 10);
+
+  burst.push_back(removal(live));
+  EXPECT_EQ(what_was_lost(burst, store), "a removal of recorded elements");
+  EXPECT_EQ(what_was_lost(std::vector<RulesetEvent>{removal(live)}, store), "a removal of recorded elements");
+  RulesetEvent chain{RulesetEvent::Kind::kChainRemoved, kInet, kTableName, "", {}};
+  EXPECT_EQ(what_was_lost(std::vector<RulesetEvent>{chain}, store), "a removal in the table");
+}
 
 // --- list ----------------------------------------------------------------------------------
 
