@@ -12,6 +12,10 @@ builds first; writes docs/benchmarks/README.md, results.json and PNG charts (gnu
                    portmap plugin (chained the same way, iptables) at size 0 only
   2 big container  ADD/DEL of one container with 1,000 mappings (half TCP, half UDP), alternating
                    with a one-port ADD/DEL, at each size
+  2b the watcher   the README asks operators to run `nft-port-mapper watch`, which listens to every
+                   nf_tables notification: at each size, the floor and the default config in their
+                   alternating loops, then the big container, with the watcher running, and the
+                   watcher's own CPU time
   3 concurrency    64 callers for 60 s, each looping ADD/DEL of its own container (whole
                    processes): calls/s, p50/p99 per verb, errors, leftovers; ours and portmap
   4 data plane     new TCP connections/s to a mapped port with 1 and with 100,000 mappings, ours
@@ -289,6 +293,66 @@ def big_container(b, n, rounds):
     return {"mappings": n, **{k: stats(v) for k, v in t.items()}}
 
 
+class Watcher:
+    """`nft-port-mapper watch` on the run's records, in the node namespace, for a with-block: it
+    starts, does its first restore (nothing to do), and is idle before the block runs; cpu_ms() is
+    its CPU time since then."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def _cpu(self):
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self):
+        self.p = subprocess.Popen([self.b.plugin, "watch", "--state-dir", STATE_DIR], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        last, still = None, 0
+        for _ in range(600):  # idle: its CPU time unchanged for 0.3 s (a first restore at 100,000 takes ~2 s)
+            time.sleep(0.1)
+            if self.p.poll() is not None:
+                raise RuntimeError(f"watch exited: {self.p.stderr.read().decode()[:300]}")
+            now = self._cpu()
+            still = still + 1 if now == last else 0
+            last = now
+            if still >= 3:
+                break
+        self.cpu0 = last
+        return self
+
+    def cpu_ms(self):
+        return self._cpu() - self.cpu0
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        self.p.wait()
+        self.p.stderr.close()
+
+
+def watched(b, p):
+    """The floor and the default config in their alternating loops, then the big container and a
+    one-port container (TCP), all with the watcher running; and the watcher's CPU per call."""
+    out = {}
+    with Watcher(b) as w:
+        out.update(alt_loops(b, ["floor", "ours"], p["rounds"], p["blocks"]))
+        out["watcher_cpu_ms_per_call"] = w.cpu_ms() / (4 * p["rounds"])
+    big = [{"hostPort": BIG_PORT0 + i // 2, "containerPort": 80, "protocol": "tcp" if i % 2 == 0 else "udp"}
+           for i in range(p["big_n"])]
+    t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del")}
+    time.sleep(0.3)
+    with Watcher(b) as w:
+        for k in range(p["big_rounds"]):
+            t["big_add"].append(b.call("ours", "ADD", f"wbig{k}", big, "10.196.0.1"))
+            t["big_del"].append(b.call("ours", "DEL", f"wbig{k}", big, "10.196.0.1"))
+            t["one_add"].append(b.call("ours", "ADD", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
+            t["one_del"].append(b.call("ours", "DEL", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
+        out["watcher_cpu_ms_per_big_call"] = w.cpu_ms() / (2 * p["big_rounds"])  # (the one-port calls' share is tiny)
+    out["big"] = {k: stats(v) for k, v in t.items()}
+    return out
+
+
 def track_a_flow():
     """A node always tracks flows, and a UDP mapping's ADD and DEL sweep conntrack only where there
     are some (a walk of the kernel's whole conntrack hash): one long-lived UDP entry, made in the
@@ -376,6 +440,13 @@ def control_plane(b, p):
               f" ms; one port: ADD {bg['one_add']['p50']:.2f} DEL {bg['one_del']['p50']:.2f} ms; one UDP port: ADD "
               f"{bg['udp_add']['p50']:.2f} DEL {bg['udp_del']['p50']:.2f} ms; floor of {p['big_n']} elements: ADD "
               f"{bg['floor_add']['p50']:.2f} DEL {bg['floor_del']['p50']:.2f} ms (n={p['big_rounds']})", flush=True)
+        row["watch"] = watched(b, p)
+        wt = row["watch"]
+        print(f"  {size:>7,}  with the watcher: floor ADD/DEL p50 {wt['floor']['add']['p50']:.2f}/"
+              f"{wt['floor']['del']['p50']:.2f}, ours ADD p50/p99 {fmt_pair(wt['ours']['add'])}, DEL p50/p99 "
+              f"{fmt_pair(wt['ours']['del'])} ms; {p['big_n']} mappings ADD/DEL p50 {wt['big']['big_add']['p50']:.2f}/"
+              f"{wt['big']['big_del']['p50']:.2f} ms; the watcher's CPU {wt['watcher_cpu_ms_per_call']:.2f} ms per "
+              f"one-port call, {wt['watcher_cpu_ms_per_big_call']:.2f} ms per {p['big_n']}-mapping call", flush=True)
         row["rss"] = peak_rss(b, ["ours"] + (["peer"] if size == 0 else []))
         print(f"  {size:>7,}  peak RSS {row['rss']}", flush=True)
         rows.append(row)
@@ -615,6 +686,22 @@ def targets(res):
     v, s = max((r["big"]["floor_add"]["p50"] / r["big"]["one_add"]["p50"], r["size"]) for r in cp)
     rows.append((f"(the kernel's floor for {n:,} elements ÷ our one-port ADD, worst size ({s:,}): "
                  f"above 3 means the line above cannot pass)", f"{v:.2f}×", "–", None))
+    if all("watch" in r for r in cp):
+        tag = " (the watcher running)"
+        v, s = max((r["watch"]["ours"]["add"]["p50"] / r["watch"]["floor"]["add"]["p50"], r["size"]) for r in cp)
+        rows.append((f"ADD p50 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 1.2", v <= 1.2))
+        v, s = max((r["watch"]["ours"]["del"]["p50"] / r["watch"]["floor"]["del"]["p50"], r["size"]) for r in cp)
+        rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
+        v, s = max((r["watch"]["ours"]["add"]["p99"] / r["watch"]["floor"]["add"]["p50"], r["size"]) for r in cp)
+        rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
+        a = [r["watch"]["ours"]["add"]["p50"] for r in cp]
+        v = max(a) / min(a)
+        rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
+        for verb in ("add", "del"):
+            v, s = max((r["watch"]["big"][f"big_{verb}"]["p50"] / r["watch"]["big"][f"one_{verb}"]["p50"], r["size"])
+                       for r in cp)
+            rows.append((f"{n:,}-mapping {verb.upper()} ÷ one-port {verb.upper()} (p50){tag}, worst size ({s:,})",
+                         f"{v:.2f}×", "≤ 3", v <= 3))
     c = res["concurrency"]["ours"]
     rows.append((f"concurrency: errors ({c['callers']} callers, {c['seconds']} s)", str(c["errors"]), "0",
                  c["errors"] == 0))
@@ -709,6 +796,29 @@ def write_report(out, res, quick, charts):
         L.append(f"| {r['size']:,} | {fmt_pair(g['big_add'])} | {fmt_pair(g['one_add'])} | "
                  f"{g['big_add']['p50'] / g['one_add']['p50']:.2f}× | {fmt_pair(g['big_del'])} | "
                  f"{fmt_pair(g['one_del'])} | {g['big_del']['p50'] / g['one_del']['p50']:.2f}× | {udp} | {fl} |")
+    if all("watch" in r for r in cp):
+        L += ["", "## 2b. With the watcher running (ms, p50 / p99)", "",
+              "The README asks operators to run `nft-port-mapper watch` (its systemd unit), which listens to every "
+              "nf_tables notification of the node. While anything listens, the kernel writes a notification for each "
+              "element a commit adds or deletes, inside that commit: every batch costs more, the floor's too. At each "
+              f"size, with the watcher started (and idle after its first restore): the floor and the default config in "
+              f"their alternating loops as in section 1 ({p['rounds']} rounds, {p['blocks']} blocks), then "
+              f"{p['big_rounds']} rounds of {{ADD the {cp[0]['big']['mappings']:,}-mapping container of section 2; DEL "
+              "it; ADD a one-port (TCP) container; DEL it}. The watcher's CPU is its own user + system time over each "
+              "part, per call.", "",
+              "| mappings | floor ADD | ours ADD | ÷ floor ADD p50 | floor DEL | ours DEL | ÷ floor DEL p50 | "
+              "ours ADD p50 ÷ without the watcher | big ADD | ratio to one-port | big DEL | ratio to one-port | "
+              "watcher CPU per one-port call / per big call |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in cp:
+            w, g = r["watch"], r["watch"]["big"]
+            L.append(f"| {r['size']:,} | {fmt_pair(w['floor']['add'])} | {fmt_pair(w['ours']['add'])} | "
+                     f"{w['ours']['add']['p50'] / w['floor']['add']['p50']:.2f}× | {fmt_pair(w['floor']['del'])} | "
+                     f"{fmt_pair(w['ours']['del'])} | {w['ours']['del']['p50'] / w['floor']['del']['p50']:.2f}× | "
+                     f"{w['ours']['add']['p50'] / r['ours']['add']['p50']:.2f}× | {fmt_pair(g['big_add'])} | "
+                     f"{g['big_add']['p50'] / g['one_add']['p50']:.2f}× | {fmt_pair(g['big_del'])} | "
+                     f"{g['big_del']['p50'] / g['one_del']['p50']:.2f}× | {w['watcher_cpu_ms_per_call']:.2f} / "
+                     f"{w['watcher_cpu_ms_per_big_call']:.1f} ms |")
     L += ["", "## 3. Concurrency", "",
           "Each caller loops {ADD its own new container with one port; DEL it}, whole processes, until the time is "
           "up (a cycle under way is finished). Node at size 0 (the seed container only). Leftovers: for ours, table "
