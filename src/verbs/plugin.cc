@@ -206,7 +206,8 @@ class Plugin {
   Result<std::vector<NftElement>> remove_recorded(const AttachmentRecord& rec, MappingTable& table,
                                                   const std::vector<PortMapping>& also = {}) {
     std::vector<PortMapping> keys = rec.mappings;
-    keys.insert(keys.end(), also.begin(), also.end());
+    // Usually the DEL's config names what the record does: each key is then looked at once.
+    if (also != rec.mappings) keys.insert(keys.end(), also.begin(), also.end());
     // What the owner holds is what its record says (a repeated ADD removes the previous record's
     // elements before writing its own), so only the record's address families are looked at.
     if (rec.chain == cfg_.chain) return table.remove(rec.owner, keys, &rec.addrs);
