@@ -767,8 +767,10 @@ Result<CommitOutcome> NetlinkNftables::send_batch(const NftTransaction& tx, std:
   // Size: a fixed part per message plus room per element; a few KiB for small batches.
   size_t size = 4096;
   for (const auto& op : tx.ops()) size += 512 + op.elements.size() * (64 + kMaxElementBytes);
-  std::vector<char> buf(size);
-  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), buf.size());
+  // Left uninitialised: the size is a bound, and a restore's bound is tens of MB of which only
+  // what is written gets touched (zeroing it all cost a 100,000-mapping restore 0.1 s).
+  auto buf = std::make_unique_for_overwrite<char[]>(size);
+  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.get(), size);
   std::unique_ptr<mnl_nlmsg_batch, void (*)(mnl_nlmsg_batch*)> batch_owner(batch, mnl_nlmsg_batch_stop);
 
   uint32_t first_seq = seq_ + 1;
