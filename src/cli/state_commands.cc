@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
-#include <set>
 
 #include "nftpm/layout.h"
 #include "nftpm/restore.h"

@@ -451,6 +451,43 @@ void build_message(char* at, const std::string& table, const NftTransaction::Op&
   }
 }
 
+// Room for one element in a message: key, data, comment and their headers.
+constexpr size_t kMaxElementBytes = 300;
+// Element lookups (NetlinkNftables::get_elements): keys to a datagram, and room for an answer.
+constexpr size_t kLookupChunk = 64;
+constexpr size_t kLookupAnswerBytes = 2048;  // one element (well under 1 KiB) or a capped error
+
+// GETSETELEM requests for keys of one set: indexes into the caller's refs.
+struct LookupAsk {
+  std::vector<size_t> keys;
+  size_t answered = 0;
+  bool done = false;
+};
+
+// A lookup's buffers, set up once per get_elements: requests, and one answer a datagram, which
+// recvmmsg takes a chunk's worth at a time. Left uninitialised: only what is written is touched
+// (peak RSS is a budget); a truncated answer is refused.
+struct LookupBuffers {
+  std::unique_ptr<char[]> tx = std::make_unique_for_overwrite<char[]>(kLookupChunk * (512 + kMaxElementBytes));
+  std::unique_ptr<char[]> rx = std::make_unique_for_overwrite<char[]>(kLookupChunk * kLookupAnswerBytes);
+  std::vector<mmsghdr> msgs = std::vector<mmsghdr>(kLookupChunk);
+  std::vector<iovec> iovs = std::vector<iovec>(kLookupChunk);
+  std::vector<sockaddr_nl> senders = std::vector<sockaddr_nl>(kLookupChunk);
+
+  LookupBuffers() {
+    for (size_t i = 0; i < kLookupChunk; ++i) {
+      iovs[i] = {rx.get() + i * kLookupAnswerBytes, kLookupAnswerBytes};
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_name = &senders[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  LookupBuffers(const LookupBuffers&) = delete;
+  LookupBuffers& operator=(const LookupBuffers&) = delete;
+};
+
 class NetlinkNftables : public Nftables {
  public:
   explicit NetlinkNftables(SocketPtr sock) : sock_(std::move(sock)), portid_(mnl_socket_get_portid(sock_.get())) {}
@@ -559,110 +596,27 @@ class NetlinkNftables : public Nftables {
     // own, in order, and stops at the first key it does not find with one error (ENOENT), without
     // looking at the keys after it. So the keys of a set go many to a message; after a miss, the
     // rest of that message's keys are asked again one to a message (misses are rare on DEL, where
-    // this matters, and the work stays linear when they are not). Requests carry no NLM_F_ACK, so
-    // a message is done when each of its keys is answered or its error arrives. kChunk keys go to
-    // a datagram: the kernel queues every answer before sendto() returns, and a chunk's answers fit
-    // the receive buffer.
-    constexpr size_t kChunk = 64;
+    // this matters, and the work stays linear when they are not).
+    LookupBuffers io;
     std::vector<std::optional<NftElement>> out(refs.size());
-    // Buffers left uninitialised: only what is written is touched (peak RSS is a budget).
-    auto tx = std::make_unique_for_overwrite<char[]>(kChunk * (512 + kMaxElementBytes));
-    // One answer a datagram: recvmmsg takes a chunk's worth in a few calls, not one call each.
-    // An answer is one element (well under 1 KiB) or a capped error; a truncated one is refused.
-    constexpr size_t kAnswerBytes = 2048;
-    auto rx = std::make_unique_for_overwrite<char[]>(kChunk * kAnswerBytes);
-    std::vector<mmsghdr> msgs(kChunk);
-    std::vector<iovec> iovs(kChunk);
-    std::vector<sockaddr_nl> senders(kChunk);
-    for (size_t i = 0; i < kChunk; ++i) {
-      iovs[i] = {rx.get() + i * kAnswerBytes, kAnswerBytes};
-      msgs[i].msg_hdr = msghdr{};
-      msgs[i].msg_hdr.msg_name = &senders[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int fd = mnl_socket_get_fd(sock_.get());
-
-    struct Ask {
-      std::vector<size_t> keys;  // indexes into refs, all of one set
-      size_t answered = 0;
-      bool done = false;
-    };
-    // Work lists: keys asked many to a message, and keys asked one to a message.
-    std::vector<size_t> many(refs.size()), single;
-    for (size_t i = 0; i < refs.size(); ++i) many[i] = i;
-    std::vector<Ask> asks;
-    for (bool grouped : {true, false}) {
-      const std::vector<size_t>& work = grouped ? many : single;
-      for (size_t from = 0; from < work.size(); from += kChunk) {
-        size_t n = std::min(kChunk, work.size() - from);
-        asks.clear();
-        if (grouped) {
-          // The chunk's keys by set, each set's in their order.
-          std::map<std::string_view, size_t> ask_of_set;
-          for (size_t i = from; i < from + n; ++i) {
-            auto [it, fresh] = ask_of_set.try_emplace(refs[work[i]].set, asks.size());
-            if (fresh) asks.emplace_back();
-            asks[it->second].keys.push_back(work[i]);
-          }
-        } else {
-          for (size_t i = from; i < from + n; ++i) asks.push_back(Ask{{work[i]}});
-        }
-        uint32_t first = seq_ + 1;
-        size_t len = 0;
-        for (const Ask& a : asks) {
-          auto* nlh = nftnl_nlmsg_build_hdr(tx.get() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
-          SetPtr s = make_set_ref(table, refs[a.keys.front()].set);
-          for (size_t k : a.keys) add_elem(s.get(), NftElement{refs[k].set, refs[k].key, {}, {}}, false);
-          nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-          len += NLMSG_ALIGN(nlh->nlmsg_len);
-        }
-        if (mnl_socket_sendto(sock_.get(), tx.get(), len) < 0) return nft_error("looking up elements", errno);
-        size_t open = asks.size();
-        while (open > 0) {
-          int count = recvmmsg(fd, msgs.data(), static_cast<unsigned>(kChunk), MSG_WAITFORONE, nullptr);
-          if (count < 0 && errno == EINTR) continue;
-          if (count < 0) return nft_error("looking up elements", errno);
-          for (int d = 0; d < count; ++d) {
-            msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
-            if (senders[d].nl_pid != 0) continue;               // the kernel's answers only
-            if (msgs[d].msg_hdr.msg_flags & MSG_TRUNC) return nft_error("looking up elements", EMSGSIZE);
-            int left = static_cast<int>(msgs[d].msg_len);
-            for (auto* m = reinterpret_cast<nlmsghdr*>(iovs[d].iov_base); mnl_nlmsg_ok(m, left);
-                 m = mnl_nlmsg_next(m, &left)) {
-              if (m->nlmsg_pid != portid_ || m->nlmsg_seq < first || m->nlmsg_seq >= first + asks.size()) continue;
-              Ask& a = asks[m->nlmsg_seq - first];
-              if (a.done) continue;
-              if (m->nlmsg_type == NLMSG_ERROR) {
-                int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
-                if (error != ENOENT || a.answered >= a.keys.size()) {
-                  return nft_error("reading an element of " + refs[a.keys.front()].set,
-                                   error != 0 && error != ENOENT ? error : EPROTO);
-                }
-                // keys[answered] is missing; the kernel did not look at the ones after it.
-                single.insert(single.end(), a.keys.begin() + static_cast<std::ptrdiff_t>(a.answered) + 1, a.keys.end());
-                a.done = true;
-              } else if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
-                bool stray = false;
-                collect_elements(m, refs[a.keys.front()].set, [&](NftElement e) {
-                  // Answers come in the order asked: one that is not the next key is not ours to take.
-                  if (a.answered >= a.keys.size() || e.key != refs[a.keys[a.answered]].key) {
-                    stray = true;
-                    return;
-                  }
-                  out[a.keys[a.answered++]] = std::move(e);
-                });
-                if (stray) return nft_error("reading the elements of " + refs[a.keys.front()].set, EPROTO);
-                a.done = a.answered == a.keys.size();
-              } else {
-                continue;
-              }
-              if (a.done) --open;
-            }
-          }
-        }
+    std::vector<size_t> rest;  // keys after a miss
+    std::vector<LookupAsk> asks;
+    for (size_t from = 0; from < refs.size(); from += kLookupChunk) {
+      // The chunk's keys by set, each set's in their order.
+      asks.clear();
+      std::map<std::string_view, size_t> ask_of_set;
+      for (size_t i = from; i < std::min(from + kLookupChunk, refs.size()); ++i) {
+        auto [it, fresh] = ask_of_set.try_emplace(refs[i].set, asks.size());
+        if (fresh) asks.emplace_back();
+        asks[it->second].keys.push_back(i);
       }
+      NFTPM_TRY(ask_elements(table, refs, asks, io, out, rest));
+    }
+    std::vector<size_t> none;  // a one-key message has no keys after its miss
+    for (size_t from = 0; from < rest.size(); from += kLookupChunk) {
+      asks.clear();
+      for (size_t i = from; i < std::min(from + kLookupChunk, rest.size()); ++i) asks.push_back(LookupAsk{{rest[i]}});
+      NFTPM_TRY(ask_elements(table, refs, asks, io, out, none));
     }
     return out;
   }
@@ -690,6 +644,68 @@ class NetlinkNftables : public Nftables {
   }
 
  private:
+  // One datagram holding a GETSETELEM per ask (kLookupChunk keys at most: the kernel queues every
+  // answer before sendto() returns, and that many fit the receive buffer), and its answers into
+  // `out`. Requests carry no NLM_F_ACK, so an ask is done when each of its keys is answered or its
+  // error arrives; the keys after a missing one go to `rest`.
+  Status ask_elements(const std::string& table, const std::vector<NftElement>& refs, std::vector<LookupAsk>& asks,
+                      LookupBuffers& io, std::vector<std::optional<NftElement>>& out, std::vector<size_t>& rest) {
+    uint32_t first = seq_ + 1;
+    size_t len = 0;
+    for (const LookupAsk& a : asks) {
+      auto* nlh = nftnl_nlmsg_build_hdr(io.tx.get() + len, NFT_MSG_GETSETELEM, kFamily, 0, ++seq_);
+      SetPtr s = make_set_ref(table, refs[a.keys.front()].set);
+      for (size_t k : a.keys) add_elem(s.get(), NftElement{refs[k].set, refs[k].key, {}, {}}, false);
+      nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+      len += NLMSG_ALIGN(nlh->nlmsg_len);
+    }
+    if (mnl_socket_sendto(sock_.get(), io.tx.get(), len) < 0) return nft_error("looking up elements", errno);
+    int fd = mnl_socket_get_fd(sock_.get());
+    for (size_t open = asks.size(); open > 0;) {
+      int count = recvmmsg(fd, io.msgs.data(), static_cast<unsigned>(kLookupChunk), MSG_WAITFORONE, nullptr);
+      if (count < 0 && errno == EINTR) continue;
+      if (count < 0) return nft_error("looking up elements", errno);
+      for (int d = 0; d < count; ++d) {
+        io.msgs[d].msg_hdr.msg_namelen = sizeof(sockaddr_nl);  // (recvmmsg wrote it; reset for the next call)
+        if (io.senders[d].nl_pid != 0) continue;               // the kernel's answers only
+        if (io.msgs[d].msg_hdr.msg_flags & MSG_TRUNC) return nft_error("looking up elements", EMSGSIZE);
+        int left = static_cast<int>(io.msgs[d].msg_len);
+        for (auto* m = reinterpret_cast<nlmsghdr*>(io.iovs[d].iov_base); mnl_nlmsg_ok(m, left);
+             m = mnl_nlmsg_next(m, &left)) {
+          if (m->nlmsg_pid != portid_ || m->nlmsg_seq < first || m->nlmsg_seq >= first + asks.size()) continue;
+          LookupAsk& a = asks[m->nlmsg_seq - first];
+          if (a.done) continue;
+          const std::string& set = refs[a.keys.front()].set;
+          if (m->nlmsg_type == NLMSG_ERROR) {
+            int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+            if (error != ENOENT || a.answered >= a.keys.size()) {
+              return nft_error("reading an element of " + set, error != 0 && error != ENOENT ? error : EPROTO);
+            }
+            // keys[answered] is missing; the kernel did not look at the ones after it.
+            rest.insert(rest.end(), a.keys.begin() + static_cast<std::ptrdiff_t>(a.answered) + 1, a.keys.end());
+            a.done = true;
+          } else if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
+            bool stray = false;
+            collect_elements(m, set, [&](NftElement e) {
+              // Answers come in the order asked: one that is not the next key is not ours to take.
+              if (a.answered >= a.keys.size() || e.key != refs[a.keys[a.answered]].key) {
+                stray = true;
+                return;
+              }
+              out[a.keys[a.answered++]] = std::move(e);
+            });
+            if (stray) return nft_error("reading the elements of " + set, EPROTO);
+            a.done = a.answered == a.keys.size();
+          } else {
+            continue;
+          }
+          if (a.done) --open;
+        }
+      }
+    }
+    return ok_status();
+  }
+
   // Sends one request and feeds every answer to `on_msg`; returns {ok, errno}. A dump that the
   // kernel marks interrupted (NLM_F_DUMP_INTR: the ruleset changed while it was being read) is
   // drained to its end and asked again, so callers only ever see a consistent answer; the answers
@@ -757,7 +773,6 @@ class NetlinkNftables : public Nftables {
   }
 
   static constexpr size_t kRecvBuffer = 1 << 16;
-  static constexpr size_t kMaxElementBytes = 300;
   SocketPtr sock_;
   uint32_t portid_;
   uint32_t seq_ = 0;
