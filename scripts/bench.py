@@ -269,13 +269,18 @@ def alt_loops(b, kinds, rounds, blocks):
     return {k: {"add": stats(v["add"]), "del": stats(v["del"])} for k, v in t.items()}
 
 
+def big_mappings(n):
+    """The big container's n mappings: half TCP, half UDP, from BIG_PORT0 on."""
+    return [{"hostPort": BIG_PORT0 + i // 2, "containerPort": 80, "protocol": "tcp" if i % 2 == 0 else "udp"}
+            for i in range(n)]
+
+
 def big_container(b, n, rounds):
     """ADD/DEL of one container with n mappings (half TCP, half UDP), alternating with a one-port
     container (TCP, then UDP: a UDP mapping's ADD and DEL sweep conntrack), and beside them the
     kernel's floor for n elements: the floor probe adding, then deleting, n map elements in one
     batch (owner comments as long as ours)."""
-    big = [{"hostPort": BIG_PORT0 + i // 2, "containerPort": 80, "protocol": "tcp" if i % 2 == 0 else "udp"}
-           for i in range(n)]
+    big = big_mappings(n)
     t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del", "udp_add", "udp_del", "floor_add",
                          "floor_del")}
     for k in range(rounds):
@@ -338,8 +343,7 @@ def watched(b, p):
     with Watcher(b) as w:
         out.update(alt_loops(b, ["floor", "ours"], p["rounds"], p["blocks"]))
         out["watcher_cpu_ms_per_call"] = w.cpu_ms() / (4 * p["rounds"])
-    big = [{"hostPort": BIG_PORT0 + i // 2, "containerPort": 80, "protocol": "tcp" if i % 2 == 0 else "udp"}
-           for i in range(p["big_n"])]
+    big = big_mappings(p["big_n"])
     t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del")}
     time.sleep(0.3)
     with Watcher(b) as w:
@@ -657,37 +661,45 @@ def records_bench(b, restore_sizes, restore_reps, del_sizes, del_iters):
 
 # --- targets, report, charts -------------------------------------------------------------------
 
+def loop_targets(rows, cp, tag, ours, floor):
+    """The alternating loop's targets, for the loop ours(row) beside the floor's floor(row)."""
+    def worst(f):
+        return max((f(r), r["size"]) for r in cp)
+
+    v, s = worst(lambda r: ours(r)["add"]["p50"] / floor(r)["add"]["p50"])
+    rows.append((f"ADD p50 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 1.2", v <= 1.2))
+    v, s = worst(lambda r: ours(r)["del"]["p50"] / floor(r)["del"]["p50"])
+    rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
+    v, s = worst(lambda r: ours(r)["add"]["p99"] / floor(r)["add"]["p50"])
+    rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
+    a = [ours(r)["add"]["p50"] for r in cp]
+    v = max(a) / min(a)
+    rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
+    # The sizes are minutes apart (the fill runs between them) and the shared machine drifts
+    # meanwhile; the floor, measured beside each size, drifts alike, so the ratio cancels it.
+    a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
+    f = [floor(r)["add"]["p50"] for r in cp]
+    rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, which cancels the machine's drift between sizes; "
+                 f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
+
+
+def big_targets(rows, cp, n, tag, big):
+    """The big container beside the one-port container of the same loop, big(row)."""
+    for verb in ("add", "del"):
+        v, s = max((big(r)[f"big_{verb}"]["p50"] / big(r)[f"one_{verb}"]["p50"], r["size"]) for r in cp)
+        rows.append((f"{n:,}-mapping {verb.upper()} ÷ one-port {verb.upper()} (p50){tag}, worst size ({s:,})",
+                     f"{v:.2f}×", "≤ 3", v <= 3))
+
+
 def targets(res):
     """(what, value, target text, passed) rows; informational only."""
     rows = []
     cp = res["control_plane"]
     for name, _ in VARIANTS:
-        tag = "" if name == "ours" else ' ("deferClose": false)'
-
-        def worst(f, hi=True):
-            vals = [(f(r), r["size"]) for r in cp]
-            return max(vals) if hi else min(vals)
-
-        v, s = worst(lambda r: r[name]["add"]["p50"] / r["floor"]["add"]["p50"])
-        rows.append((f"ADD p50 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 1.2", v <= 1.2))
-        v, s = worst(lambda r: r[name]["del"]["p50"] / r["floor"]["del"]["p50"])
-        rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
-        v, s = worst(lambda r: r[name]["add"]["p99"] / r["floor"]["add"]["p50"])
-        rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
-        a = [r[name]["add"]["p50"] for r in cp]
-        v = max(a) / min(a)
-        rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
-        # The sizes are minutes apart (the fill runs between them) and the shared machine drifts
-        # meanwhile; the floor, measured beside each size, drifts alike, so the ratio cancels it.
-        a = [r[name]["add"]["p50"] / r["floor"]["add"]["p50"] for r in cp]
-        f = [r["floor"]["add"]["p50"] for r in cp]
-        rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, which cancels the machine's drift between sizes; "
-                     f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
+        loop_targets(rows, cp, "" if name == "ours" else ' ("deferClose": false)', lambda r, name=name: r[name],
+                     lambda r: r["floor"])
     n = cp[0]["big"]["mappings"]
-    for verb in ("add", "del"):
-        v, s = max((r["big"][f"big_{verb}"]["p50"] / r["big"][f"one_{verb}"]["p50"], r["size"]) for r in cp)
-        rows.append((f"{n:,}-mapping {verb.upper()} ÷ one-port {verb.upper()} (p50), "
-                     f"worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
+    big_targets(rows, cp, n, "", lambda r: r["big"])
     # What the kernel alone allows: no design can add n mappings for less than n elements cost.
     v, s = max((r["big"]["floor_add"]["p50"] / r["big"]["one_add"]["p50"], r["size"]) for r in cp)
     rows.append((f"(the kernel's floor for {n:,} elements ÷ our one-port ADD, worst size ({s:,}): "
@@ -706,20 +718,8 @@ def targets(res):
                          "both pay one sweep)", f"{v:.2f}×", "–", None))
     if all("watch" in r for r in cp):
         tag = " (the watcher running)"
-        v, s = max((r["watch"]["ours"]["add"]["p50"] / r["watch"]["floor"]["add"]["p50"], r["size"]) for r in cp)
-        rows.append((f"ADD p50 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 1.2", v <= 1.2))
-        v, s = max((r["watch"]["ours"]["del"]["p50"] / r["watch"]["floor"]["del"]["p50"], r["size"]) for r in cp)
-        rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
-        v, s = max((r["watch"]["ours"]["add"]["p99"] / r["watch"]["floor"]["add"]["p50"], r["size"]) for r in cp)
-        rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
-        a = [r["watch"]["ours"]["add"]["p50"] for r in cp]
-        v = max(a) / min(a)
-        rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
-        for verb in ("add", "del"):
-            v, s = max((r["watch"]["big"][f"big_{verb}"]["p50"] / r["watch"]["big"][f"one_{verb}"]["p50"], r["size"])
-                       for r in cp)
-            rows.append((f"{n:,}-mapping {verb.upper()} ÷ one-port {verb.upper()} (p50){tag}, worst size ({s:,})",
-                         f"{v:.2f}×", "≤ 3", v <= 3))
+        loop_targets(rows, cp, tag, lambda r: r["watch"]["ours"], lambda r: r["watch"]["floor"])
+        big_targets(rows, cp, n, tag, lambda r: r["watch"]["big"])
     c = res["concurrency"]["ours"]
     rows.append((f"concurrency: errors ({c['callers']} callers, {c['seconds']} s)", str(c["errors"]), "0",
                  c["errors"] == 0))
