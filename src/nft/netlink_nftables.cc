@@ -737,13 +737,13 @@ class NetlinkNftables : public Nftables {
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, family, flags | NLM_F_ACK, seq);
     build(nlh);
     if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return {false, errno, false};
-    std::vector<char> rx(kRecvBuffer);
+    auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
     bool interrupted = false;
     for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
+      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kRecvBuffer);
       if (n < 0) return {false, errno, false};
       int left = static_cast<int>(n);
-      for (auto* m = reinterpret_cast<nlmsghdr*>(rx.data()); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+      for (auto* m = reinterpret_cast<nlmsghdr*>(rx.get()); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
         if (m->nlmsg_seq != seq || m->nlmsg_pid != portid_) continue;  // a leftover of an earlier request
         if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
         if (m->nlmsg_type == NLMSG_DONE) return {!interrupted, 0, interrupted};
@@ -772,6 +772,8 @@ class NetlinkNftables : public Nftables {
     for (nftnl_set_elem* e; (e = nftnl_set_elems_iter_next(it.get())) != nullptr;) f(element_from(e, set));
   }
 
+  // Room for one datagram of answers. Left uninitialised (make_unique_for_overwrite): the kernel
+  // writes what it sends, and zeroing 64 KiB cost every call 16 page faults.
   static constexpr size_t kRecvBuffer = 1 << 16;
   SocketPtr sock_;
   uint32_t portid_;
@@ -825,17 +827,16 @@ Result<CommitOutcome> NetlinkNftables::read_acks(uint32_t first_seq, const std::
   int fd = mnl_socket_get_fd(sock_.get());
   CommitOutcome out;
   size_t acks = 0;
-  std::vector<char> rx(kRecvBuffer);
+  auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
   for (;;) {
-    ssize_t n = recv(fd, rx.data(), rx.size(), MSG_DONTWAIT);
+    ssize_t n = recv(fd, rx.get(), kRecvBuffer, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return nft_error("reading the nftables acks", errno);
     }
     int left = static_cast<int>(n);
-    for (auto* nlh = reinterpret_cast<nlmsghdr*>(rx.data()); mnl_nlmsg_ok(nlh, left);
-         nlh = mnl_nlmsg_next(nlh, &left)) {
+    for (auto* nlh = reinterpret_cast<nlmsghdr*>(rx.get()); mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
       if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first_seq) continue;
       auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       ++acks;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -217,11 +218,12 @@ class KernelConntrack : public ConntrackTable {
       if (auto e = entry_of(n, fam)) (*f)(std::move(*e));
       return MNL_CB_OK;
     };
-    std::vector<char> rx(1 << 16);
+    constexpr size_t kRecvBuffer = 1 << 16;  // uninitialised: the kernel writes what it sends
+    auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
     for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.data(), rx.size());
+      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kRecvBuffer);
       if (n < 0) return ct_error("reading conntrack entries", errno);
-      int ret = mnl_cb_run(rx.data(), n, seq, portid_, cb, const_cast<OnEntry*>(&on_entry));
+      int ret = mnl_cb_run(rx.get(), n, seq, portid_, cb, const_cast<OnEntry*>(&on_entry));
       if (ret < 0) {
         // A kernel without CTA_FILTER (before 5.8) refuses the attribute: dump everything.
         if (use_filter_ && (errno == EINVAL || errno == EOPNOTSUPP)) {
