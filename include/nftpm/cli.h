@@ -2,7 +2,8 @@
 // uninstall, restore, adopt, watch, migrate-from-iptables. Returns the process exit status.
 #pragma once
 
-#include <iostream>
+#include "nftpm/standard_streams.h"  // first: before anything can include <iostream>
+
 #include <string>
 
 #include "nftpm/plugin.h"

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <iostream>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -422,6 +421,7 @@ int run_cli(int argc, char** argv) {
 }
 
 int run_cli(int argc, char** argv, const CliSystem& sys) {
+  static std::ios_base::Init streams;  // std::cout and the rest, built here, not at start-up (standard_streams.h)
   CLI::App app{
       "nft-port-mapper: a CNI plugin mapping host ports to containers with nftables.\n"
       "Run by a container runtime (CNI_COMMAND set) it is the plugin; run by a person it is this tool,\n"

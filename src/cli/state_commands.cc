@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <iostream>
 #include <map>
 
 #include "nftpm/layout.h"
