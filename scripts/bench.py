@@ -3,19 +3,21 @@
 same run, in network namespaces made for the run. Run through scripts/bench, which installs and
 builds first; writes docs/benchmarks/README.md, results.json and PNG charts (gnuplot).
 
-  1 control plane  the node is filled through the plugin itself (containers of 1,000 mappings;
-                   TCP and UDP, unbound and bound to extra node addresses) to 0, 10,000, 50,000
-                   and 100,000 mappings; at each size 101 rounds of {ADD one container with one
-                   port; DEL it}, each a whole process in the node namespace, timed alternately,
-                   for the default config and for "deferClose": false; the floor probe (one batch
-                   of one element) does its own alternating loop at each size; the reference
-                   portmap plugin (chained the same way, iptables) at size 0 only
+  1 control plane  one node per size, each filled through the plugin itself (containers of 1,000
+                   mappings; TCP and UDP, unbound and bound to extra node addresses) to 0, 10,000,
+                   50,000 and 100,000 mappings before any loop runs; on each node 101 rounds of
+                   {ADD one container with one port; DEL it}, each a whole process in the node
+                   namespace, timed alternately, for the default config and for "deferClose":
+                   false; the floor probe (one batch of one element) does its own alternating loop
+                   on each node; the loops of all sizes take turns, so the machine's drift falls
+                   on every size alike; the reference portmap plugin (chained the same way,
+                   iptables) at size 0 only
   2 big container  ADD/DEL of one container with 1,000 mappings (half TCP, half UDP), alternating
                    with a one-port ADD/DEL, at each size
   2b the watcher   the README asks operators to run `nft-port-mapper watch`, which listens to every
-                   nf_tables notification: at each size, the floor and the default config in their
-                   alternating loops, then the big container, with the watcher running, and the
-                   watcher's own CPU time
+                   nf_tables notification: with a watcher on every node, the floor and the default
+                   config in their alternating loops (side by side, as in 1), then the big
+                   container, and each watcher's own CPU time
   3 concurrency    64 callers for 60 s, each looping ADD/DEL of its own container (whole
                    processes): calls/s, p50/p99 per verb, errors, leftovers; ours and portmap
   4 data plane     new TCP connections/s to a mapped port with 1 and with 100,000 mappings, ours
@@ -82,33 +84,46 @@ def in_ns(ns, *cmd, **kw):
     return sh("ip", "netns", "exec", ns, *cmd, **kw)
 
 
+def node_names(i):
+    """The namespaces (node, remote, container) of node i; node 0's are NODE, REMOTE and CTR."""
+    return (NODE, REMOTE, CTR) if i == 0 else (f"{NODE}{i}", f"{REMOTE}{i}", f"{CTR}{i}")
+
+
 class Topology:
-    """REMOTE --veth-- NODE --veth-- CTR, routed; everything removed on exit."""
+    """REMOTE --veth-- NODE --veth-- CTR, routed, for each of `nodes` nodes, all alike (node i's
+    namespaces are named by node_names(i)); everything removed on exit."""
+
+    def __init__(self, nodes=1):
+        self.nodes = nodes
 
     def __enter__(self):
         self.made = []
         try:
-            for ns in (NODE, REMOTE, CTR):
-                sh("ip", "netns", "add", ns)
-                self.made.append(ns)
-                sh("ip", "-n", ns, "link", "set", "lo", "up")
-            self.link(NODE, "uplink", NODE_IP + "/24", REMOTE, "eth0", REMOTE_IP + "/24", "r")
-            self.link(NODE, "toctr", "10.212.0.1/24", CTR, "eth0", CTR_IP + "/24", "c")
-            for a in HOST_IPS:
-                sh("ip", "-n", NODE, "addr", "add", a + "/32", "dev", "uplink")
-            sh("ip", "-n", REMOTE, "route", "add", "default", "via", NODE_IP)
-            sh("ip", "-n", CTR, "route", "add", "default", "via", "10.212.0.1")
-            # The control plane's containers (fillers 10.180/14, probes, big, seed, RSS and
-            # concurrency 10.196/14) are routed as a bridge routes them on a node, so each ADD
-            # does what it does there for the localhost path: finds the route to the container
-            # and sets route_localnet on that interface (of the node namespace).
-            for net in ("10.180.0.0/14", "10.196.0.0/14"):
-                sh("ip", "-n", NODE, "route", "add", net, "dev", "toctr")
-            in_ns(NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            for i in range(self.nodes):
+                self.make_node(*node_names(i))
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def make_node(self, node, remote, ctr):
+        for ns in (node, remote, ctr):
+            sh("ip", "netns", "add", ns)
+            self.made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        self.link(node, "uplink", NODE_IP + "/24", remote, "eth0", REMOTE_IP + "/24", "r")
+        self.link(node, "toctr", "10.212.0.1/24", ctr, "eth0", CTR_IP + "/24", "c")
+        for a in HOST_IPS:
+            sh("ip", "-n", node, "addr", "add", a + "/32", "dev", "uplink")
+        sh("ip", "-n", remote, "route", "add", "default", "via", NODE_IP)
+        sh("ip", "-n", ctr, "route", "add", "default", "via", "10.212.0.1")
+        # The control plane's containers (fillers 10.180/14, probes, big, seed, RSS and
+        # concurrency 10.196/14) are routed as a bridge routes them on a node, so each ADD
+        # does what it does there for the localhost path: finds the route to the container
+        # and sets route_localnet on that interface (of the node namespace).
+        for net in ("10.180.0.0/14", "10.196.0.0/14"):
+            sh("ip", "-n", node, "route", "add", net, "dev", "toctr")
+        in_ns(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
     @staticmethod
     def link(a, a_if, a_ip, b, b_if, b_ip, tag):
@@ -137,10 +152,10 @@ class Topology:
             sh("ip", "netns", "del", ns, check=False)
 
 
-def enter_node():
-    """This process (and so every plugin it starts) lives in the node namespace from now on."""
+def enter_node(i=0):
+    """This process (and so every plugin it starts) lives in node i's namespace from now on."""
     libc = ctypes.CDLL(None, use_errno=True)
-    with open(f"/var/run/netns/{NODE}") as f:
+    with open(f"/var/run/netns/{node_names(i)[0]}") as f:
         if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "setns")
 
@@ -253,20 +268,36 @@ def alt_loop(b, kind, rounds):
 
 
 def alt_loops(b, kinds, rounds, blocks):
-    """rounds of {ADD one container with one port; DEL it} for each kind: each kind its own loop,
-    the loops taking turns in blocks (about rounds / blocks rounds each), so a noisy phase of the
-    machine falls on every kind alike; a pause before each block lets deferred closes finish."""
-    t = {k: {"add": [], "del": []} for k in kinds}
+    """alt_loops_on(), on the node this process is in."""
+    return alt_loops_on(b, [None], kinds, rounds, blocks)[None]
+
+
+def alt_loops_on(b, nodes, kinds, rounds, blocks):
+    """rounds of {ADD one container with one port; DEL it} for each kind on each node (enter_node()
+    index; None: the node this process is in): each (node, kind) its own loop, the loops taking
+    turns in blocks (about rounds / blocks rounds each), so a noisy phase of the machine falls on
+    every kind and every node alike; a pause before each block lets deferred closes finish. Also,
+    per node, the whole machine's CPU use while its loops ran (cpu_busy)."""
+    t = {n: {k: {"add": [], "del": []} for k in kinds} for n in nodes}
+    busy = {n: [0, 0] for n in nodes}
     chunks = [rounds // blocks + (1 if i < rounds % blocks else 0) for i in range(blocks)]
     for chunk in chunks:
-        for kind in kinds:
-            if len(kinds) > 1:
-                time.sleep(0.3)
-            for _ in range(chunk):
-                cid, port, ip = b.next_probe()
-                t[kind]["add"].append(b.call(kind, "ADD", cid, one_port(port), ip))
-                t[kind]["del"].append(b.call(kind, "DEL", cid, one_port(port), ip))
-    return {k: {"add": stats(v["add"]), "del": stats(v["del"])} for k, v in t.items()}
+        for node in nodes:
+            if node is not None:
+                enter_node(node)
+            for kind in kinds:
+                if len(kinds) > 1 or len(nodes) > 1:
+                    time.sleep(0.3)
+                c0 = cpu_times()
+                for _ in range(chunk):
+                    cid, port, ip = b.next_probe()
+                    t[node][kind]["add"].append(b.call(kind, "ADD", cid, one_port(port), ip))
+                    t[node][kind]["del"].append(b.call(kind, "DEL", cid, one_port(port), ip))
+                c1 = cpu_times()
+                busy[node][0] += c1[0] - c0[0]
+                busy[node][1] += c1[1] - c0[1]
+    return {n: {**{k: {"add": stats(v["add"]), "del": stats(v["del"])} for k, v in t[n].items()},
+                "cpu_busy": busy[n][0] / max(1, busy[n][1])} for n in nodes}
 
 
 def big_mappings(n):
@@ -336,24 +367,37 @@ class Watcher:
         self.p.stderr.close()
 
 
-def watched(b, p):
-    """The floor and the default config in their alternating loops, then the big container and a
-    one-port container (TCP), all with the watcher running; and the watcher's CPU per call."""
+def watched(b, p, nodes):
+    """With a watcher running on each node: the floor and the default config in their alternating
+    loops, side by side on every node (alt_loops_on), then on each node in turn the big container
+    and a one-port container (TCP); and each watcher's CPU per call. Returns {node: results}."""
     out = {}
-    with Watcher(b) as w:
-        out.update(alt_loops(b, ["floor", "ours"], p["rounds"], p["blocks"]))
-        out["watcher_cpu_ms_per_call"] = w.cpu_ms() / (4 * p["rounds"])
+    watchers = []
+    try:
+        for node in nodes:
+            enter_node(node)
+            watchers.append(Watcher(b).__enter__())
+        loops = alt_loops_on(b, nodes, ["floor", "ours"], p["rounds"], p["blocks"])
+        for node, w in zip(nodes, watchers):
+            out[node] = {k: loops[node][k] for k in ("floor", "ours")}
+            out[node]["watcher_cpu_ms_per_call"] = w.cpu_ms() / (4 * p["rounds"])
+    finally:
+        for w in watchers:
+            w.__exit__()
     big = big_mappings(p["big_n"])
-    t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del")}
-    time.sleep(0.3)
-    with Watcher(b) as w:
-        for k in range(p["big_rounds"]):
-            t["big_add"].append(b.call("ours", "ADD", f"wbig{k}", big, "10.196.0.1"))
-            t["big_del"].append(b.call("ours", "DEL", f"wbig{k}", big, "10.196.0.1"))
-            t["one_add"].append(b.call("ours", "ADD", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
-            t["one_del"].append(b.call("ours", "DEL", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
-        out["watcher_cpu_ms_per_big_call"] = w.cpu_ms() / (2 * p["big_rounds"])  # (the one-port calls' share is tiny)
-    out["big"] = {k: stats(v) for k, v in t.items()}
+    for node in nodes:
+        enter_node(node)
+        t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del")}
+        time.sleep(0.3)
+        with Watcher(b) as w:
+            for k in range(p["big_rounds"]):
+                t["big_add"].append(b.call("ours", "ADD", f"wbig{k}", big, "10.196.0.1"))
+                t["big_del"].append(b.call("ours", "DEL", f"wbig{k}", big, "10.196.0.1"))
+                t["one_add"].append(b.call("ours", "ADD", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
+                t["one_del"].append(b.call("ours", "DEL", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
+            # (the one-port calls' share is tiny)
+            out[node]["watcher_cpu_ms_per_big_call"] = w.cpu_ms() / (2 * p["big_rounds"])
+        out[node]["big"] = {k: stats(v) for k, v in t.items()}
     return out
 
 
@@ -413,23 +457,30 @@ def line(size, name, r, floor=None):
 
 
 def control_plane(b, p):
-    make_floor_table()
-    print(f"  the node tracks {track_a_flow()} flow(s) for the whole run", flush=True)
-    b.call("ours", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")   # the table and chains
-    b.call("peer", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")   # portmap's chains
+    """Each size on a node of its own, every node filled before any loop runs, so that the loops
+    of all sizes take turns (alt_loops_on) and the machine's drift over the run falls on every
+    size alike: across sizes, the figures differ by what the size does, not by when they ran."""
+    sizes = p["sizes"]
+    nodes = list(range(len(sizes)))
+    for node, size in zip(nodes, sizes):
+        enter_node(node)
+        make_floor_table()
+        flows = track_a_flow()
+        b.call("ours", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")  # the table and chains
+        if size == 0:
+            b.call("peer", "ADD", "seed", one_port(SEED_PORT), "10.199.0.1")  # portmap's chains
+        t = time.perf_counter()
+        fill(b, 0, size)
+        print(f"  node {node}: {size:,} mappings, filled through the plugin in {time.perf_counter() - t:.1f} s; "
+              f"it tracks {flows} flow(s) for the whole run", flush=True)
+    kinds = ["floor"] + [name for name, _ in VARIANTS]
+    loops = alt_loops_on(b, nodes, kinds, p["rounds"], p["blocks"])
     rows, out = [], {}
-    filled = 0
-    for size in p["sizes"]:
-        if size > filled:
-            t = time.perf_counter()
-            filled = fill(b, filled, size)
-            print(f"  filled to {size:,} mappings through the plugin in {time.perf_counter() - t:.1f} s", flush=True)
-        row = {"size": size}
-        c0 = cpu_times()
-        row.update(alt_loops(b, ["floor"] + [name for name, _ in VARIANTS], p["rounds"], p["blocks"]))
-        # The whole machine's CPU use while they ran (these loops included): on a shared machine, a
-        # figure near 100 % means other work competed with them (every call is then slower).
-        row["cpu_busy"] = busy_since(c0)
+    for node, size in zip(nodes, sizes):
+        enter_node(node)
+        row = {"size": size, **loops[node]}
+        # The whole machine's CPU use while this size's loops ran (theirs included): on a shared
+        # machine, a figure near 100 % means other work competed with them (every call is slower).
         print(f"  {size:>7,}  machine CPU busy during these loops: {row['cpu_busy'] * 100:.0f} %", flush=True)
         line(size, "floor", row["floor"])
         for name, _ in VARIANTS:
@@ -444,13 +495,6 @@ def control_plane(b, p):
               f" ms; one port: ADD {bg['one_add']['p50']:.2f} DEL {bg['one_del']['p50']:.2f} ms; one UDP port: ADD "
               f"{bg['udp_add']['p50']:.2f} DEL {bg['udp_del']['p50']:.2f} ms; floor of {p['big_n']} elements: ADD "
               f"{bg['floor_add']['p50']:.2f} DEL {bg['floor_del']['p50']:.2f} ms (n={p['big_rounds']})", flush=True)
-        row["watch"] = watched(b, p)
-        wt = row["watch"]
-        print(f"  {size:>7,}  with the watcher: floor ADD/DEL p50 {wt['floor']['add']['p50']:.2f}/"
-              f"{wt['floor']['del']['p50']:.2f}, ours ADD p50/p99 {fmt_pair(wt['ours']['add'])}, DEL p50/p99 "
-              f"{fmt_pair(wt['ours']['del'])} ms; {p['big_n']} mappings ADD/DEL p50 {wt['big']['big_add']['p50']:.2f}/"
-              f"{wt['big']['big_del']['p50']:.2f} ms; the watcher's CPU {wt['watcher_cpu_ms_per_call']:.2f} ms per "
-              f"one-port call, {wt['watcher_cpu_ms_per_big_call']:.2f} ms per {p['big_n']}-mapping call", flush=True)
         row["rss"] = peak_rss(b, ["ours"] + (["peer"] if size == 0 else []))
         print(f"  {size:>7,}  peak RSS {row['rss']}", flush=True)
         rows.append(row)
@@ -463,6 +507,15 @@ def control_plane(b, p):
                 print(f"    {c['calls']} calls, {c['calls_per_s']:.1f} calls/s, ADD p50/p99 {c['add']['p50']:.1f}/"
                       f"{c['add']['p99']:.1f} ms, DEL p50/p99 {c['del']['p50']:.1f}/{c['del']['p99']:.1f} ms, "
                       f"{c['errors']} errors, {c['leftovers']} left over", flush=True)
+    print("  with the watcher running", flush=True)
+    watch = watched(b, p, nodes)
+    for node, row in zip(nodes, rows):
+        row["watch"] = wt = watch[node]
+        print(f"  {row['size']:>7,}  with the watcher: floor ADD/DEL p50 {wt['floor']['add']['p50']:.2f}/"
+              f"{wt['floor']['del']['p50']:.2f}, ours ADD p50/p99 {fmt_pair(wt['ours']['add'])}, DEL p50/p99 "
+              f"{fmt_pair(wt['ours']['del'])} ms; {p['big_n']} mappings ADD/DEL p50 {wt['big']['big_add']['p50']:.2f}/"
+              f"{wt['big']['big_del']['p50']:.2f} ms; the watcher's CPU {wt['watcher_cpu_ms_per_call']:.2f} ms per "
+              f"one-port call, {wt['watcher_cpu_ms_per_big_call']:.2f} ms per {p['big_n']}-mapping call", flush=True)
     # Every filler is still there: the table holds what it should.
     out["control_plane"] = rows
     return out
@@ -675,11 +728,11 @@ def loop_targets(rows, cp, tag, ours, floor):
     a = [ours(r)["add"]["p50"] for r in cp]
     v = max(a) / min(a)
     rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
-    # The sizes are minutes apart (the fill runs between them) and the shared machine drifts
-    # meanwhile; the floor, measured beside each size, drifts alike, so the ratio cancels it.
+    # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every size
+    # alike; the ratio to the floor measured on the same node is shown too.
     a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
     f = [floor(r)["add"]["p50"] for r in cp]
-    rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, which cancels the machine's drift between sizes; "
+    rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, the floor measured on the same node; "
                  f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
 
 
@@ -773,13 +826,15 @@ def write_report(out, res, quick, charts):
     for what, val, tgt, ok in res["targets"]:
         L.append(f"| {what} | {val} | {tgt} | {'' if ok is None else 'pass' if ok else '**miss**'} |")
     L += ["", "## 1. Control plane: one call, whole process, chained mode (ms, p50 / p99)", "",
-          f"The node is filled through the plugin itself (default config) with containers of 1,000 mappings: "
-          f"50,000 unbound (TCP then UDP), then 50,000 bound by `hostIP` to {len(HOST_IPS)} extra node addresses "
-          f"(TCP and UDP). At each size, {p['rounds']} rounds of {{ADD one container with one TCP port; DEL it}}, "
-          "each a whole process in the node namespace, timed alternately; each row is its own loop, the loops "
-          f"taking turns in {p['blocks']} blocks (so a noisy phase of the shared machine falls on all alike). "
+          f"Each size is a node of its own (network namespaces made alike), filled through the plugin itself "
+          f"(default config) with containers of 1,000 mappings before any loop runs: 50,000 unbound (TCP then UDP), "
+          f"then 50,000 bound by `hostIP` to {len(HOST_IPS)} extra node addresses (TCP and UDP). On each node, "
+          f"{p['rounds']} rounds of {{ADD one container with one TCP port; DEL it}}, each a whole process in the node "
+          "namespace, timed alternately; each row and kind is its own loop, and the loops of every size and kind "
+          f"take turns in {p['blocks']} blocks, so a noisy phase of the shared machine, or its drift over the run, "
+          "falls on all sizes alike and the sizes differ only by what their size does. "
           "The floor is `nftpm-floor-probe` (start, one netlink batch adding or deleting one element, exit) in its "
-          f"own alternating loop at each size. The reference plugin runs at size 0 only ({p['peer_rounds']} rounds).",
+          f"own alternating loop on each node. The reference plugin runs at size 0 only ({p['peer_rounds']} rounds).",
           "", "| mappings | floor ADD | ours ADD | ÷ floor ADD p50 | floor DEL | ours DEL | ÷ floor DEL p50 | "
           "deferClose false: ADD | ÷ floor | DEL | ÷ floor | portmap ADD | portmap DEL | machine CPU busy |",
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -818,12 +873,12 @@ def write_report(out, res, quick, charts):
         L += ["", "## 2b. With the watcher running (ms, p50 / p99)", "",
               "The README asks operators to run `nft-port-mapper watch` (its systemd unit), which listens to every "
               "nf_tables notification of the node. While anything listens, the kernel writes a notification for each "
-              "element a commit adds or deletes, inside that commit: every batch costs more, the floor's too. At each "
-              f"size, with the watcher started (and idle after its first restore): the floor and the default config in "
-              f"their alternating loops as in section 1 ({p['rounds']} rounds, {p['blocks']} blocks), then "
-              f"{p['big_rounds']} rounds of {{ADD the {cp[0]['big']['mappings']:,}-mapping container of section 2; DEL "
-              "it; ADD a one-port (TCP) container; DEL it}. The watcher's CPU is its own user + system time over each "
-              "part, per call.", "",
+              "element a commit adds or deletes, inside that commit: every batch costs more, the floor's too. With a "
+              "watcher started on every node (and idle after its first restore): the floor and the default config in "
+              f"their alternating loops, side by side on all nodes as in section 1 ({p['rounds']} rounds, "
+              f"{p['blocks']} blocks), then on each node {p['big_rounds']} rounds of {{ADD the "
+              f"{cp[0]['big']['mappings']:,}-mapping container of section 2; DEL it; ADD a one-port (TCP) container; "
+              "DEL it}. The watcher's CPU is its own user + system time over each part, per call.", "",
               "| mappings | floor ADD | ours ADD | ÷ floor ADD p50 | floor DEL | ours DEL | ÷ floor DEL p50 | "
               "ours ADD p50 ÷ without the watcher | big ADD | ratio to one-port | big DEL | ratio to one-port | "
               "watcher CPU per one-port call / per big call |",
@@ -990,7 +1045,7 @@ def main():
     cmd = os.environ.get("BENCH_COMMAND") or " ".join(["python3", *sys.argv])
     res = {"machine": machine(), "params": p, "command": cmd,
            "state_dir": "tmpfs: /dev/shm/pmbench-<pid>-state (private to the run)"}
-    with Topology():
+    with Topology(nodes=len(p["sizes"])):
         tmp = f"/dev/shm/pmbench-{PID}.json"
         pid = os.fork()
         if pid == 0:  # the control-plane part runs inside the node namespace
