@@ -1000,7 +1000,7 @@ def params(quick):
         return {"sizes": [0, 2000], "rounds": 11, "blocks": 3, "peer_rounds": 5, "big_n": 1000, "big_rounds": 3,
                 "callers": 8, "conc_seconds": {"ours": 3, "peer": 3}, "dp_sizes": [1, 2000], "dp_seconds": 0.5,
                 "dp_rounds": 1}
-    return {"sizes": [0, 10000, 50000, 100000], "rounds": 101, "blocks": 5, "peer_rounds": 101, "big_n": 1000, "big_rounds": 11,
+    return {"sizes": [0, 10000, 50000, 100000], "rounds": 101, "blocks": 20, "peer_rounds": 101, "big_n": 1000, "big_rounds": 11,
             "callers": 64, "conc_seconds": {"ours": 60, "peer": 60}, "dp_sizes": [1, 100000], "dp_seconds": 3,
             "dp_rounds": 9}
 
