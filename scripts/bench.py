@@ -725,9 +725,11 @@ def loop_targets(rows, cp, tag, ours, floor):
     rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
     v, s = worst(lambda r: ours(r)["add"]["p99"] / floor(r)["add"]["p50"])
     rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
-    a = [ours(r)["add"]["p50"] for r in cp]
-    v = max(a) / min(a)
-    rows.append((f"ADD p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1", v <= 1.1))
+    for verb in ("add", "del"):
+        a = [ours(r)[verb]["p50"] for r in cp]
+        v = max(a) / min(a)
+        rows.append((f"{verb.upper()} p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1",
+                     v <= 1.1))
     # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every size
     # alike; the ratio to the floor measured on the same node is shown too.
     a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
