@@ -781,11 +781,22 @@ def targets(res):
     rows.append(("concurrency: leftovers (table elements + records)", str(c["leftovers"]), "0", c["leftovers"] == 0))
     dp = res["data_plane"]
     lo, hi = min(dp["ours"]), max(dp["ours"])
-    v = dp["ours"][hi] / dp["ours"][lo]
-    rows.append((f"data plane: conn/s at {hi:,} ÷ at {lo:,} mapping", f"{v:.3f}", "≥ 0.99", v >= 0.99))
+    v = round_ratio(dp, hi, lo)
+    rows.append((f"data plane: conn/s at {hi:,} ÷ at {lo:,} mapping, the median of the rounds' own ratios", f"{v:.3f}",
+                 "≥ 0.99", v >= 0.99))
+    rows.append(("(the same as the ratio of the two medians over rounds, which the rounds' swings move more)",
+                 f"{dp['ours'][hi] / dp['ours'][lo]:.3f}", "–", None))
     v = max(max(r["rss"]["ours_add_mb"], r["rss"]["ours_del_mb"]) for r in cp)
     rows.append(("peak RSS of one call (ADD or DEL, worst size)", f"{v:.2f} MB", "≤ 4 MB", v <= 4))
     return rows
+
+
+def round_ratio(dp, size, base):
+    """The data plane's ours at size ÷ ours at base, as the median of each round's own ratio: a
+    round measures both back to back, so the machine's swings from round to round (±15 % here)
+    cancel out of it, as they do not out of the ratio of the two medians."""
+    pairs = zip(dp["samples"]["ours"][size], dp["samples"]["ours"][base])
+    return statistics.median(a / b for a, b in pairs)
 
 
 def machine():
@@ -912,11 +923,13 @@ def write_report(out, res, quick, charts):
           "the mapping under test is the newest. Ours is filled through the plugin (the mappings of section 1); the "
           "rule-per-mapping table has one `dnat` rule per mapping, the one under test last. Each figure is the "
           f"median of {dp['rounds']} rounds; every round loads and measures each table in turn, in the opposite "
-          "order every other round (the samples are in results.json).", "",
-          "| mappings | ours | rule per mapping | no NAT (ceiling) | ours at N ÷ ours at 1 |", "|---:|---:|---:|---:|---:|"]
+          "order every other round (the samples are in results.json). The last column is the median of each round's "
+          "own ratio (both sizes measured back to back), which the rounds' swings do not move.", "",
+          "| mappings | ours | rule per mapping | no NAT (ceiling) | ours at N ÷ ours at 1 (medians) | "
+          "ours at N ÷ ours at 1 (each round's, median) |", "|---:|---:|---:|---:|---:|---:|"]
     for s in sizes:
         L.append(f"| {s:,} | {dp['ours'][s]:.0f} | {dp['rule_per_mapping'][s]:.0f} | {dp['no_nat']:.0f} | "
-                 f"{dp['ours'][s] / dp['ours'][sizes[0]]:.3f} |")
+                 f"{dp['ours'][s] / dp['ours'][sizes[0]]:.3f} | {round_ratio(dp, s, sizes[0]):.3f} |")
     if charts:
         L += ["", "![data plane](data-plane.png)"]
     L += ["", "## 5. Memory", "", "Peak RSS of one call (MB), measured with `nftpm-peakrss` (a tiny forking parent; "
