@@ -49,6 +49,13 @@ constexpr uint32_t kTypeInetProto = 12, kTypeInetService = 13, kTypeIpv4 = 7, kT
 constexpr uint32_t kTypeBits = 6;  // nft's concatenated type ids: (a << 6) | b
 constexpr uint32_t kRegVerdict = NFT_REG_VERDICT, kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_01 = NFT_REG32_01;
 
+// The error of a netlink ack or error message (0: an ack); EPROTO for one too short to hold it,
+// whose bytes past its end are not its own.
+int ack_error(const nlmsghdr* m) {
+  if (m->nlmsg_len < NLMSG_LENGTH(sizeof(int))) return EPROTO;
+  return -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+}
+
 Error nft_error(const std::string& what, int err) {
   std::string msg = what + ": " + std::strerror(err);
   std::string details;
@@ -677,7 +684,7 @@ class NetlinkNftables : public Nftables {
           if (a.done) continue;
           const std::string& set = refs[a.keys.front()].set;
           if (m->nlmsg_type == NLMSG_ERROR) {
-            int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+            int error = ack_error(m);
             if (error != ENOENT || a.answered >= a.keys.size()) {
               return nft_error("reading an element of " + set, error != 0 && error != ENOENT ? error : EPROTO);
             }
@@ -748,7 +755,7 @@ class NetlinkNftables : public Nftables {
         if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
         if (m->nlmsg_type == NLMSG_DONE) return {!interrupted, 0, interrupted};
         if (m->nlmsg_type == NLMSG_ERROR) {
-          int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error;
+          int error = ack_error(m);
           return {error == 0 && !interrupted, error, interrupted};
         }
         if (m->nlmsg_type >= NLMSG_MIN_TYPE) {
@@ -838,10 +845,10 @@ Result<CommitOutcome> NetlinkNftables::read_acks(uint32_t first_seq, const std::
     int left = static_cast<int>(n);
     for (auto* nlh = reinterpret_cast<nlmsghdr*>(rx.get()); mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
       if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < first_seq) continue;
-      auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      int error = ack_error(nlh);
       ++acks;
-      if (err->error != 0 && out.error == 0) {
-        out.error = -err->error;
+      if (error != 0 && out.error == 0) {
+        out.error = error;
         auto it = op_of_seq.find(nlh->nlmsg_seq);
         out.failed_op = it == op_of_seq.end() ? 0 : it->second;
       }
