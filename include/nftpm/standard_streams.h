@@ -11,13 +11,16 @@
 // streams (a std::ios_base::Init of its own) before anything prints. Where <iostream> came first
 // anyway, this header adds nothing and the streams are built at start-up as before: slower, never
 // wrong. The lint.startup_streams test fails if any translation unit of the plugin holds the
-// static object again.
+// static object again. Another standard library (libc++), or libstdc++ 13 and later (which builds
+// the streams in the library itself, whoever includes <iostream>), gets <iostream> as it is.
 #pragma once
 
 #include <istream>
 #include <ostream>
 
-#ifndef _GLIBCXX_IOSTREAM
+#if !defined(__GLIBCXX__) || _GLIBCXX_RELEASE >= 13
+#include <iostream>
+#elif !defined(_GLIBCXX_IOSTREAM)
 // libstdc++'s include guard for <iostream> (the only way to leave its static object out).
 #define _GLIBCXX_IOSTREAM 1  // NOLINT(bugprone-reserved-identifier)
 
