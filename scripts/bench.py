@@ -263,6 +263,9 @@ def make_floor_table():
 
 # --- 1, 2, 5: control plane at each size ---------------------------------------------------------
 
+PAUSE_S = 0.15  # between the blocks of alternating loops (alt_loops_on)
+
+
 def alt_loop(b, kind, rounds):
     return alt_loops(b, [kind], rounds, 1)[kind]
 
@@ -276,8 +279,11 @@ def alt_loops_on(b, nodes, kinds, rounds, blocks):
     """rounds of {ADD one container with one port; DEL it} for each kind on each node (enter_node()
     index; None: the node this process is in): each (node, kind) its own loop, the loops taking
     turns in blocks (about rounds / blocks rounds each), so a noisy phase of the machine falls on
-    every kind and every node alike; a pause before each block lets deferred closes finish. Also,
-    per node, the whole machine's CPU use while its loops ran (cpu_busy)."""
+    every kind and every node alike; a pause before each block lets the last block's kernel clean-up
+    (an RCU grace period, 10-20 ms) finish. The pauses stay short enough that a node's socket keeper,
+    which exits after 5 s without calls, lives from one of its blocks to the next (4 nodes, 3 kinds:
+    about 3 s apart), as under churn. Also, per node, the whole machine's CPU use while its loops ran
+    (cpu_busy)."""
     t = {n: {k: {"add": [], "del": []} for k in kinds} for n in nodes}
     busy = {n: [0, 0] for n in nodes}
     chunks = [rounds // blocks + (1 if i < rounds % blocks else 0) for i in range(blocks)]
@@ -287,7 +293,7 @@ def alt_loops_on(b, nodes, kinds, rounds, blocks):
                 enter_node(node)
             for kind in kinds:
                 if len(kinds) > 1 or len(nodes) > 1:
-                    time.sleep(0.3)
+                    time.sleep(PAUSE_S)
                 c0 = cpu_times()
                 for _ in range(chunk):
                     cid, port, ip = b.next_probe()
@@ -362,6 +368,8 @@ class Watcher:
         return self._cpu() - self.cpu0
 
     def __exit__(self, *exc):
+        if getattr(self, "p", None) is None:  # never started
+            return
         self.p.terminate()
         self.p.wait()
         self.p.stderr.close()
@@ -376,7 +384,8 @@ def watched(b, p, nodes):
     try:
         for node in nodes:
             enter_node(node)
-            watchers.append(Watcher(b).__enter__())
+            watchers.append(Watcher(b))
+            watchers[-1].__enter__()
         loops = alt_loops_on(b, nodes, ["floor", "ours"], p["rounds"], p["blocks"])
         for node, w in zip(nodes, watchers):
             out[node] = {k: loops[node][k] for k in ("floor", "ours")}
@@ -440,11 +449,6 @@ def cpu_times():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:9]]
     return sum(v) - v[3] - v[4], sum(v)
-
-
-def busy_since(t0):
-    b1, t1 = cpu_times()
-    return (b1 - t0[0]) / max(1, t1 - t0[1])
 
 
 def line(size, name, r, floor=None):
@@ -730,12 +734,13 @@ def loop_targets(rows, cp, tag, ours, floor):
         v = max(a) / min(a)
         rows.append((f"{verb.upper()} p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1",
                      v <= 1.1))
-    # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every size
-    # alike; the ratio to the floor measured on the same node is shown too.
-    a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
-    f = [floor(r)["add"]["p50"] for r in cp]
-    rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, the floor measured on the same node; "
-                 f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
+        if verb == "add":
+            # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every
+            # size alike; the ratio to the floor measured on the same node is shown too.
+            a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
+            f = [floor(r)["add"]["p50"] for r in cp]
+            rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, the floor measured on the same node; "
+                         f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
 
 
 def big_targets(rows, cp, n, tag, big):
