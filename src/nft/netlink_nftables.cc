@@ -744,10 +744,10 @@ class NetlinkNftables : public Nftables {
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, family, flags | NLM_F_ACK, seq);
     build(nlh);
     if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return {false, errno, false};
-    auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
+    auto rx = receive_buffer();
     bool interrupted = false;
     for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kRecvBuffer);
+      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kReceiveBytes);
       if (n < 0) return {false, errno, false};
       int left = static_cast<int>(n);
       for (auto* m = reinterpret_cast<nlmsghdr*>(rx.get()); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
@@ -779,9 +779,6 @@ class NetlinkNftables : public Nftables {
     for (nftnl_set_elem* e; (e = nftnl_set_elems_iter_next(it.get())) != nullptr;) f(element_from(e, set));
   }
 
-  // Room for one datagram of answers. Left uninitialised (make_unique_for_overwrite): the kernel
-  // writes what it sends, and zeroing 64 KiB cost every call 16 page faults.
-  static constexpr size_t kRecvBuffer = 1 << 16;
   SocketPtr sock_;
   uint32_t portid_;
   uint32_t seq_ = 0;
@@ -834,9 +831,9 @@ Result<CommitOutcome> NetlinkNftables::read_acks(uint32_t first_seq, const std::
   int fd = mnl_socket_get_fd(sock_.get());
   CommitOutcome out;
   size_t acks = 0;
-  auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
+  auto rx = receive_buffer();
   for (;;) {
-    ssize_t n = recv(fd, rx.get(), kRecvBuffer, MSG_DONTWAIT);
+    ssize_t n = recv(fd, rx.get(), kReceiveBytes, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

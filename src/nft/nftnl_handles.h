@@ -2,6 +2,7 @@
 // Shared by the nftables implementation and the ruleset monitor (and their tests).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,5 +49,12 @@ using SocketErrorFn = std::function<Error(const std::string& what, int err)>;
 // Every netfilter netlink socket of the plugin is opened here: close-on-exec, bound, set up as
 // `options` asks (nf_tables batches, the nf_tables notifications, ctnetlink).
 Result<SocketPtr> open_netfilter_socket(const NetfilterSocketOptions& options, const SocketErrorFn& error);
+
+// Room for one datagram read from a netfilter socket (acks, answers, a dump's part). Left
+// uninitialised: the kernel writes what it sends, and zeroing 64 KiB cost every call 16 page faults.
+constexpr size_t kReceiveBytes = size_t{1} << 16;
+inline std::unique_ptr<char[]> receive_buffer() {
+  return std::make_unique_for_overwrite<char[]>(kReceiveBytes);
+}
 
 }  // namespace nftpm

@@ -218,10 +218,9 @@ class KernelConntrack : public ConntrackTable {
       if (auto e = entry_of(n, fam)) (*f)(std::move(*e));
       return MNL_CB_OK;
     };
-    constexpr size_t kRecvBuffer = 1 << 16;  // uninitialised: the kernel writes what it sends
-    auto rx = std::make_unique_for_overwrite<char[]>(kRecvBuffer);
+    auto rx = receive_buffer();
     for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kRecvBuffer);
+      ssize_t n = mnl_socket_recvfrom(sock_.get(), rx.get(), kReceiveBytes);
       if (n < 0) return ct_error("reading conntrack entries", errno);
       int ret = mnl_cb_run(rx.get(), n, seq, portid_, cb, const_cast<OnEntry*>(&on_entry));
       if (ret < 0) {
