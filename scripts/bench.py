@@ -312,26 +312,32 @@ def big_mappings(n):
             for i in range(n)]
 
 
+def big_beside_one_port(b, big, rounds, t, prefix="", udp=True):
+    """rounds of {ADD the container with mappings `big`; DEL it; ADD a one-port (TCP) container;
+    DEL it; the same with one UDP port unless not udp}, each call's time appended to t["big_add"],
+    t["big_del"], t["one_add"] and so on; prefix keeps the containers' IDs apart."""
+    containers = [("big", big, "10.196.0.1"), ("one", one_port(ONE_PORT), "10.196.1.1")]
+    if udp:
+        containers.append(("udp", one_port(ONE_PORT, "udp"), "10.196.1.2"))
+    for k in range(rounds):
+        for name, mappings, ip in containers:
+            for verb in ("ADD", "DEL"):
+                t.setdefault(f"{name}_{verb.lower()}", []).append(
+                    b.call("ours", verb, f"{prefix}{name}{k}", mappings, ip))
+
+
 def big_container(b, n, rounds):
     """ADD/DEL of one container with n mappings (half TCP, half UDP), alternating with a one-port
     container (TCP, then UDP: a UDP mapping's ADD and DEL sweep conntrack), and beside them the
     kernel's floor for n elements: the floor probe adding, then deleting, n map elements in one
     batch (owner comments as long as ours)."""
-    big = big_mappings(n)
-    t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del", "udp_add", "udp_del", "floor_add",
-                         "floor_del")}
-    for k in range(rounds):
-        t["big_add"].append(b.call("ours", "ADD", f"big{k}", big, "10.196.0.1"))
-        t["big_del"].append(b.call("ours", "DEL", f"big{k}", big, "10.196.0.1"))
-        t["one_add"].append(b.call("ours", "ADD", f"one{k}", one_port(ONE_PORT), "10.196.1.1"))
-        t["one_del"].append(b.call("ours", "DEL", f"one{k}", one_port(ONE_PORT), "10.196.1.1"))
-        t["udp_add"].append(b.call("ours", "ADD", f"udp{k}", one_port(ONE_PORT, "udp"), "10.196.1.2"))
-        t["udp_del"].append(b.call("ours", "DEL", f"udp{k}", one_port(ONE_PORT, "udp"), "10.196.1.2"))
+    t = {}
+    big_beside_one_port(b, big_mappings(n), rounds, t)
     time.sleep(0.3)  # the floor's own loop, as the one-element floor's (alt_loops)
     floor = [{"hostPort": BIG_PORT0 + i, "containerPort": 80} for i in range(n)]
     for k in range(rounds):
         for verb in ("ADD", "DEL"):
-            t[f"floor_{verb.lower()}"].append(b.call("floor", verb, None, floor, None))
+            t.setdefault(f"floor_{verb.lower()}", []).append(b.call("floor", verb, None, floor, None))
     return {"mappings": n, **{k: stats(v) for k, v in t.items()}}
 
 
@@ -396,14 +402,10 @@ def watched(b, p, nodes):
     big = big_mappings(p["big_n"])
     for node in nodes:
         enter_node(node)
-        t = {k: [] for k in ("big_add", "big_del", "one_add", "one_del")}
+        t = {}
         time.sleep(0.3)
         with Watcher(b) as w:
-            for k in range(p["big_rounds"]):
-                t["big_add"].append(b.call("ours", "ADD", f"wbig{k}", big, "10.196.0.1"))
-                t["big_del"].append(b.call("ours", "DEL", f"wbig{k}", big, "10.196.0.1"))
-                t["one_add"].append(b.call("ours", "ADD", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
-                t["one_del"].append(b.call("ours", "DEL", f"wone{k}", one_port(ONE_PORT), "10.196.1.1"))
+            big_beside_one_port(b, big, p["big_rounds"], t, prefix="w", udp=False)
             # (the one-port calls' share is tiny)
             out[node]["watcher_cpu_ms_per_big_call"] = w.cpu_ms() / (2 * p["big_rounds"])
         out[node]["big"] = {k: stats(v) for k, v in t.items()}
@@ -729,18 +731,20 @@ def loop_targets(rows, cp, tag, ours, floor):
     rows.append((f"DEL p50 ÷ floor DEL p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 0.3", v <= 0.3))
     v, s = worst(lambda r: ours(r)["add"]["p99"] / floor(r)["add"]["p50"])
     rows.append((f"ADD p99 ÷ floor ADD p50{tag}, worst size ({s:,})", f"{v:.2f}×", "≤ 3", v <= 3))
-    for verb in ("add", "del"):
+    def flatness(verb):
         a = [ours(r)[verb]["p50"] for r in cp]
         v = max(a) / min(a)
         rows.append((f"{verb.upper()} p50 flatness{tag}, max ÷ min over {len(cp)} sizes", f"{v:.2f}×", "≤ 1.1",
                      v <= 1.1))
-        if verb == "add":
-            # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every
-            # size alike; the ratio to the floor measured on the same node is shown too.
-            a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
-            f = [floor(r)["add"]["p50"] for r in cp]
-            rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, the floor measured on the same node; "
-                         f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
+
+    flatness("add")
+    # The loops of all sizes take turns (alt_loops_on), so the machine's drift falls on every size
+    # alike; the ratio to the floor measured on the same node is shown too.
+    a = [ours(r)["add"]["p50"] / floor(r)["add"]["p50"] for r in cp]
+    f = [floor(r)["add"]["p50"] for r in cp]
+    rows.append((f"(the same for ADD p50 ÷ floor ADD p50{tag}, the floor measured on the same node; "
+                 f"the floor's own: {max(f) / min(f):.2f}×)", f"{max(a) / min(a):.2f}×", "–", None))
+    flatness("del")
 
 
 def big_targets(rows, cp, n, tag, big):
